@@ -1,0 +1,1 @@
+"""MUSEED web service: FastAPI app, one sub-package per domain, DB models and migrations."""

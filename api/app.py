@@ -1,0 +1,108 @@
+"""`create_app()`: middleware, metrics, error handlers, health probes and the domain routers. No work at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from prometheus_fastapi_instrumentator import Instrumentator
+from sqlalchemy import text
+
+from api.db.session import session_factory
+from api.errors import install_error_handlers
+from api.playlists.endpoints import router as playlists_router
+from api.tracks.endpoints import router as tracks_router
+from indexing.milvus_index import TrackIndex
+from museed.logging import configure_logging
+from museed.settings import Settings, get_settings
+
+log = structlog.get_logger("museed.api")
+
+
+def _operation_id(route: Any) -> str:
+    """Stable OpenAPI operation ids "{tag}-{name}" (generated clients keep their method names)."""
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}-{route.name}"
+
+
+def create_app(settings: Settings | None = None, track_index: TrackIndex | None = None) -> FastAPI:
+    """Build the MUSEED FastAPI app; `track_index` lets tests hand in an index they opened themselves."""
+    settings = settings or get_settings()
+    configure_logging(json_logs=settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.session_factory = session_factory(settings.sqlalchemy_url)
+        owned = None
+        if track_index is not None:
+            app.state.track_index = track_index
+        else:
+            try:
+                owned = TrackIndex(
+                    settings.milvus_target,
+                    alias=settings.milvus_alias,
+                    token=settings.milvus_token.get_secret_value() if settings.milvus_token else None,
+                )
+                app.state.track_index = owned
+            except Exception as exc:  # the API still serves catalog reads; /readyz reports the problem
+                log.error("vector index unavailable", uri=settings.milvus_target, error=str(exc))
+                app.state.track_index = None
+        log.info("museed api started", db=settings.sqlalchemy_url.split("@")[-1], milvus=settings.milvus_target)
+        yield
+        if owned is not None:
+            owned.close()
+
+    app = FastAPI(
+        title="MUSEED",
+        version="0.1.0",
+        description="One seed song in, a playlist of similar songs out.",
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    install_error_handlers(app)
+    Instrumentator().instrument(app).expose(app, endpoint="/metrics", include_in_schema=False)
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness")
+    def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], summary="Readiness: DB reachable and a vector index served")
+    def readyz(request: Request) -> JSONResponse:
+        """DB and vector index status; 503 until both are usable."""
+        checks: dict[str, Any] = {}
+        ok = True
+        try:
+            with request.app.state.session_factory() as s:
+                s.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            ok, checks["database"] = False, f"error: {exc.__class__.__name__}"
+        index: TrackIndex | None = request.app.state.track_index
+        if index is None:
+            ok, checks["vector_index"] = False, "unavailable"
+        else:
+            try:
+                collection = index.current_collection()
+                if collection is None:
+                    ok, checks["vector_index"] = False, "no collection behind the alias: run `museed index`"
+                else:
+                    plan = index.current_plan()
+                    checks["vector_index"] = {
+                        "collection": collection,
+                        "rows": index.count(),
+                        "index_type": plan.index_type,
+                        "engine": "milvus-lite" if index.is_lite else "milvus-server",
+                    }
+            except Exception as exc:
+                ok, checks["vector_index"] = False, f"error: {exc.__class__.__name__}: {exc}"
+        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+
+    app.include_router(tracks_router)
+    app.include_router(playlists_router)
+    return app

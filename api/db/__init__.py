@@ -1,0 +1,1 @@
+"""Database models, engine/session handling and catalog loading."""

@@ -1,0 +1,113 @@
+"""SQLAlchemy 2.0 models of the metadata and playlist tables (every change goes through an Alembic migration)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_public_id() -> str:
+    """An unguessable id for objects users share by URL (122 random bits)."""
+    return uuid.uuid4().hex
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Genre(Base):
+    """An FMA genre (genres.csv); roots have parent 0 and are the 16 top-level genres on FMA."""
+
+    __tablename__ = "genres"
+
+    genre_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    title: Mapped[str] = mapped_column(String(200))
+    parent: Mapped[int] = mapped_column(Integer, default=0)
+    top_level: Mapped[int] = mapped_column(Integer)
+    n_tracks: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Artist(Base):
+    """An FMA artist."""
+
+    __tablename__ = "artists"
+
+    artist_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(500))
+
+    tracks: Mapped[list[Track]] = relationship(back_populates="artist", lazy="raise")
+
+
+class Track(Base):
+    """A library track with its FMA metadata."""
+
+    __tablename__ = "tracks"
+
+    track_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    title: Mapped[str] = mapped_column(String(500))
+    artist_id: Mapped[int] = mapped_column(ForeignKey("artists.artist_id"), index=True)
+    album_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    album_title: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # top-level genre title; None when FMA's genres lead to zero or several roots
+    genre_top: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    genre_top_source: Mapped[str] = mapped_column(String(16), default="listed")
+    genres: Mapped[list[int]] = mapped_column(JSON, default=list)
+    genres_all: Mapped[list[int]] = mapped_column(JSON, default=list)
+    duration_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    license: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    split: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    subset: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    audio_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    artist: Mapped[Artist] = relationship(back_populates="tracks", lazy="raise")
+
+
+class Playlist(Base):
+    """A generated playlist and the recipe that reproduces it."""
+
+    __tablename__ = "playlists"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_public_id)
+    title: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    visibility: Mapped[str] = mapped_column(String(16), default="private")
+    seed_track_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # options, encoder id, vector set id and index (collection) the playlist was made with
+    recipe: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    entries: Mapped[list[PlaylistTrack]] = relationship(
+        back_populates="playlist",
+        lazy="raise",
+        cascade="all, delete-orphan",
+        order_by="PlaylistTrack.position",
+    )
+
+
+class PlaylistTrack(Base):
+    """One position of a playlist."""
+
+    __tablename__ = "playlist_tracks"
+
+    playlist_id: Mapped[str] = mapped_column(ForeignKey("playlists.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.track_id"), index=True)
+    score: Mapped[float] = mapped_column(Float)
+
+    playlist: Mapped[Playlist] = relationship(back_populates="entries", lazy="raise")
+    track: Mapped[Track] = relationship(lazy="raise")

@@ -1,0 +1,109 @@
+"""One error family, rendered by one handler as `application/problem+json` (RFC 9457)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger("museed.api")
+
+
+class MuseedError(Exception):
+    """Base of every domain error; `status` and `title` say what kind, `detail` says what happened."""
+
+    status: int = 500
+    title: str = "Internal error"
+    type_slug: str = "internal"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class BadRequest(MuseedError):
+    status, title, type_slug = 400, "Bad request", "bad-request"
+
+
+class NotFound(MuseedError):
+    status, title, type_slug = 404, "Not found", "not-found"
+
+
+class Conflict(MuseedError):
+    status, title, type_slug = 409, "Conflict", "conflict"
+
+
+class PayloadTooLarge(MuseedError):
+    status, title, type_slug = 413, "Payload too large", "payload-too-large"
+
+
+class Unprocessable(MuseedError):
+    status, title, type_slug = 422, "Unprocessable content", "unprocessable"
+
+
+class ServiceUnavailable(MuseedError):
+    status, title, type_slug = 503, "Service unavailable", "unavailable"
+
+
+def problem(request: Request, status: int, title: str, detail: str, slug: str, **extra: Any) -> JSONResponse:
+    """A problem+json response."""
+    body = {
+        "type": f"https://museed.dev/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+#: documented on every route that can fail, so OpenAPI shows the error body
+PROBLEM_RESPONSE = {
+    "description": "Problem details (RFC 9457)",
+    "content": {
+        PROBLEM_JSON: {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "instance": {"type": "string"},
+                },
+            }
+        }
+    },
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route domain errors, HTTP errors, validation errors and unexpected exceptions through problem+json."""
+
+    @app.exception_handler(MuseedError)
+    async def _domain(request: Request, exc: MuseedError) -> JSONResponse:
+        return problem(request, exc.status, exc.title, exc.detail, exc.type_slug, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
+        ]
+        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
+        return problem(request, 422, "Invalid request", detail, "validation", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(request, exc.status_code, str(exc.detail), str(exc.detail), "http")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", path=request.url.path)
+        return problem(request, 500, "Internal error", "an unexpected error occurred; it has been logged", "internal")

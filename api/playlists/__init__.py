@@ -1,0 +1,1 @@
+"""Playlists: generation from seed tracks, storage, retrieval."""

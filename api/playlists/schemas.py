@@ -1,0 +1,59 @@
+"""Request and response bodies of the playlist endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class PlaylistCreate(BaseModel):
+    """A playlist request: 1..10 library seed tracks (their vectors are averaged), a size, an optional genre."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed_track_ids: list[int] = Field(min_length=1, max_length=10, description="library track ids (1..10)")
+    size: int = Field(default=20, ge=1, le=100, description="number of tracks in the playlist")
+    genre: str | None = Field(default=None, min_length=1, max_length=64, description="top-level genre filter")
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @field_validator("seed_track_ids")
+    @classmethod
+    def _unique(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError("seed_track_ids must not repeat a track")
+        if any(t <= 0 for t in v):
+            raise ValueError("track ids are positive integers")
+        return v
+
+
+class TrackBrief(BaseModel):
+    """A library track as shown in lists."""
+
+    track_id: int
+    title: str
+    artist_id: int
+    artist: str
+    album: str | None
+    genre_top: str | None
+    duration_seconds: float | None
+
+
+class PlaylistEntry(TrackBrief):
+    """A playlist position: the track and its similarity to the seed(s)."""
+
+    position: int
+    score: float = Field(description="cosine similarity between the track and the (mean) seed vector")
+
+
+class PlaylistOut(BaseModel):
+    """A stored playlist."""
+
+    id: str
+    title: str
+    created_at: datetime
+    visibility: str
+    seed_tracks: list[TrackBrief]
+    recipe: dict[str, Any]
+    tracks: list[PlaylistEntry]

@@ -1,0 +1,1 @@
+"""Library tracks: detail and listing."""

@@ -1,0 +1,1 @@
+"""Vector indexing: the Milvus track collection (schema, load, alias swap, filtered search)."""

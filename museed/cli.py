@@ -1,0 +1,192 @@
+"""The `museed` command line: every pipeline stage, the service and the one-command demo."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from museed.settings import get_settings
+
+app = typer.Typer(help="MUSEED: one seed song in, a playlist of similar songs out.", no_args_is_help=True)
+db_app = typer.Typer(help="Metadata database: migrations and catalog load.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+FmaOpt = Annotated[Path, typer.Option("--fma", help="FMA root holding fma_metadata/ and fma_full|large|medium|small/")]
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar fed by `(done, total)` callbacks."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=2)
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Option("--out", help="where to write the corpus (FMA layout)")],
+    tracks: Annotated[int, typer.Option("--tracks", min=1, help="number of tracks")] = 300,
+    seconds: Annotated[float, typer.Option("--seconds", min=1.0, max=600.0, help="length of each track")] = 10.0,
+    seed: Annotated[int, typer.Option("--seed", help="random seed (same seed, same corpus)")] = 0,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="processes (default: all cores)")] = None,
+) -> None:
+    """Write a synthetic corpus in the real FMA layout whose genre/energy/valence/source/mood are audible."""
+    from museed.synth import synthesize_corpus
+
+    with progress_bar("synthesising") as update:
+        report = synthesize_corpus(out, tracks=tracks, seconds=seconds, seed=seed, workers=workers, progress=update)
+    console.print(
+        f"wrote {report.tracks} tracks ({report.artists} artists, {len(report.genre_counts)} genres) to {out} "
+        f"in {report.wall_seconds:.1f} s ({report.tracks_per_second:.1f} tracks/s)"
+    )
+
+
+@app.command()
+def catalog(fma: FmaOpt) -> None:
+    """Load an FMA catalog and report what it holds (missing audio, unlisted files, genre_top gaps)."""
+    from museed.catalog import CatalogError, load_catalog
+
+    try:
+        cat = load_catalog(fma)
+    except CatalogError as exc:
+        raise _fail(str(exc)) from exc
+    for line in cat.report.summary_lines():
+        console.print(line)
+    console.print(f"top-level genres ({len(cat.top_level_genres)}): {', '.join(cat.top_level_genres)}")
+
+
+@app.command()
+def embed(
+    fma: FmaOpt,
+    out: Annotated[Path, typer.Option("--out", help="vector set directory (created or resumed)")],
+    encoder: Annotated[
+        str, typer.Option("--encoder", help="auto | small[:SEED] | a hub id | a local MuQ or checkpoint dir")
+    ] = "auto",
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="embed only the first N listed tracks")] = None,
+) -> None:
+    """Decode each track (24 kHz mono segments), embed it with MuQ and write L2-normalised vectors."""
+    from embedding.encoders import EncoderError
+    from embedding.store import VectorSetError
+    from museed.catalog import CatalogError
+    from museed.pipeline import run_embed
+
+    try:
+        with progress_bar("embedding") as update:
+            report = run_embed(fma, out, get_settings(), encoder_spec=encoder, limit=limit, progress=update)
+    except (CatalogError, EncoderError, VectorSetError) as exc:
+        raise _fail(str(exc)) from exc
+    for line in report.summary_lines():
+        console.print(line)
+
+
+@app.command()
+def index(
+    vectors: Annotated[Path, typer.Option("--vectors", help="vector set directory written by `museed embed`")],
+    fma: FmaOpt,
+) -> None:
+    """Load vectors into a new Milvus collection (scalar genre field) and move the serving alias to it."""
+    from embedding.store import VectorSetError
+    from museed.catalog import CatalogError
+    from museed.pipeline import run_index
+
+    try:
+        with progress_bar("indexing") as update:
+            report = run_index(vectors, fma, get_settings(), progress=update)
+    except (CatalogError, VectorSetError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(
+        f"collection {report.collection} ({report.rows} vectors, {report.index_type} nlist={report.nlist} "
+        f"nprobe={report.nprobe}, {report.engine}) now served as alias '{report.alias}'"
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every Alembic migration to the metadata DB."""
+    from museed.pipeline import run_db_upgrade
+
+    console.print(f"database at head: {run_db_upgrade(get_settings())}")
+
+
+@db_app.command("load")
+def db_load(fma: FmaOpt) -> None:
+    """Upsert the FMA catalog (genres, artists, tracks) into the metadata DB."""
+    from museed.catalog import CatalogError
+    from museed.pipeline import run_db_load
+
+    try:
+        with progress_bar("loading catalog") as update:
+            report, cat = run_db_load(fma, get_settings(), progress=update)
+    except CatalogError as exc:
+        raise _fail(str(exc)) from exc
+    for line in cat.report.summary_lines():
+        console.print(line)
+    console.print(f"upserted {report.genres} genres, {report.artists} artists, {report.tracks} tracks")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Run the HTTP API (FastAPI + uvicorn)."""
+    import uvicorn
+
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="where the demo corpus and vectors go")] = Path("data/demo"),
+    tracks: Annotated[int, typer.Option("--tracks", min=20, help="synthetic tracks")] = 300,
+    seconds: Annotated[float, typer.Option("--seconds", min=3.0, help="seconds per track")] = 10.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    encoder: Annotated[str, typer.Option("--encoder", help="encoder spec (see `museed embed`)")] = "auto",
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the API when done")] = True,
+    port: Annotated[int, typer.Option(help="port for --serve")] = 8000,
+) -> None:
+    """Run every stage on a fresh synthetic corpus with embedded defaults, print a playlist, then serve."""
+    from museed.demo import run_demo
+
+    run_demo(
+        out=out, tracks=tracks, seconds=seconds, seed=seed, encoder=encoder, console=console, progress_bar=progress_bar
+    )
+    if serve_after:
+        console.print(f"serving the API on http://127.0.0.1:{port}  (docs: /docs; Ctrl-C to stop)")
+        serve(host="127.0.0.1", port=port, workers=1)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,128 @@
+"""`museed demo`: every stage built so far, on a synthetic corpus, with embedded defaults only."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from museed.settings import get_settings
+
+ProgressBar = Callable[[str], AbstractContextManager[Callable[[int, int], None]]]
+
+
+def _corpus_is_current(fma: Path, tracks: int, seconds: float, seed: int) -> bool:
+    report = fma / "synth_report.json"
+    if not report.exists():
+        return False
+    data = json.loads(report.read_text())
+    return bool(data.get("tracks") == tracks and data.get("seconds") == seconds and data.get("seed") == seed)
+
+
+def run_demo(
+    out: Path,
+    tracks: int,
+    seconds: float,
+    seed: int,
+    encoder: str,
+    console: Console,
+    progress_bar: ProgressBar,
+) -> dict[str, Any]:
+    """Synthesise, load the catalog, embed, index and make one playlist through the HTTP API; returns timings."""
+    from museed.pipeline import run_db_load, run_embed, run_index
+    from museed.synth import synthesize_corpus
+
+    settings = get_settings()
+    fma = out / "fma"
+    vectors = out / "vectors"
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+
+    t0 = time.perf_counter()
+    if _corpus_is_current(fma, tracks, seconds, seed):
+        console.print(f"[1/5] synthetic corpus already at {fma} (same tracks/seconds/seed): reused")
+    else:
+        with progress_bar("[1/5] synthesising corpus") as update:
+            rep = synthesize_corpus(fma, tracks=tracks, seconds=seconds, seed=seed, progress=update)
+        console.print(
+            f"[1/5] wrote {rep.tracks} tracks x {seconds:g} s, {rep.artists} artists, "
+            f"{len(rep.genre_counts)} genres to {fma} ({rep.tracks_per_second:.1f} tracks/s)"
+        )
+    timings["synth"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    with progress_bar("[2/5] loading catalog into DB") as update:
+        load, catalog = run_db_load(fma, settings, progress=update)
+    console.print(
+        f"[2/5] catalog: {load.tracks} tracks, {load.artists} artists, {load.genres} genres "
+        f"-> {settings.sqlalchemy_url}"
+    )
+    for line in catalog.report.summary_lines():
+        console.print(f"      {line}")
+    timings["db_load"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    with progress_bar("[3/5] embedding") as update:
+        emb = run_embed(fma, vectors, settings, encoder_spec=encoder, progress=update)
+    for line in emb.summary_lines():
+        console.print(f"[3/5] {line}")
+    timings["embed"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    with progress_bar("[4/5] indexing") as update:
+        idx = run_index(vectors, fma, settings, progress=update)
+    console.print(
+        f"[4/5] Milvus ({idx.engine}, {settings.milvus_target}): collection {idx.collection}, {idx.rows} vectors, "
+        f"{idx.index_type} nlist={idx.nlist} nprobe={idx.nprobe}, alias '{idx.alias}'"
+    )
+    timings["index"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    playlist = _example_playlist(catalog)
+    _print_playlist(console, playlist)
+    timings["playlist"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - started
+    console.print("timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
+    return timings
+
+
+def _example_playlist(catalog: Any) -> dict[str, Any]:
+    """POST /api/playlists through the real app (in-process ASGI) for a seed from the largest genre."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    tracks = catalog.with_audio()
+    top = tracks["genre_top"].value_counts().index[0]
+    seed_id = int(tracks[tracks["genre_top"] == top].index[0])
+    with TestClient(create_app()) as client:
+        resp = client.post("/api/playlists", json={"seed_track_ids": [seed_id], "size": 10})
+        if resp.status_code != 201:
+            raise RuntimeError(f"playlist request failed: {resp.status_code} {resp.text}")
+        return dict(resp.json())
+
+
+def _print_playlist(console: Console, playlist: dict[str, Any]) -> None:
+    seed = playlist["seed_tracks"][0]
+    table = Table(title=f"[5/5] {playlist['title']}  (GET /api/playlists/{playlist['id']})")
+    for col in ("#", "track", "title", "artist", "genre", "score"):
+        table.add_column(col)
+    for t in playlist["tracks"]:
+        table.add_row(
+            str(t["position"] + 1),
+            str(t["track_id"]),
+            t["title"],
+            t["artist"],
+            t["genre_top"] or "?",
+            f"{t['score']:.3f}",
+        )
+    console.print(f"seed: {seed['track_id']} “{seed['title']}” by {seed['artist']} ({seed['genre_top']})")
+    console.print(table)
+    same = sum(t["genre_top"] == seed["genre_top"] for t in playlist["tracks"])
+    console.print(f"{same}/{len(playlist['tracks'])} tracks share the seed's genre")

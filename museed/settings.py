@@ -1,0 +1,73 @@
+"""One settings object for every MUSEED process (`MUSEED_*` environment variables or `.env`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDER_SECRET = "change-me-local-only"
+
+
+class Settings(BaseSettings):
+    """Embedded defaults (SQLite + Milvus Lite files under `data/`), overridable to servers by environment."""
+
+    model_config = SettingsConfigDict(env_prefix="MUSEED_", env_file=".env", extra="ignore")
+
+    environment: Literal["local", "test", "production"] = "local"
+    data_dir: Path = Path("data")
+
+    # metadata + social DB: SQLite file by default, PostgreSQL in production/tests
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/museed.sqlite"
+    )
+    # vector DB: a Milvus Lite file by default, or http://host:19530 for a Milvus server
+    milvus_uri: str | None = Field(default=None, description="default <data_dir>/museed.db (Milvus Lite)")
+    milvus_token: SecretStr | None = None
+    milvus_alias: str = "tracks"
+    # rate-limit store: in-process memory unless a Redis URL is given
+    redis_url: str | None = None
+
+    # encoder: "auto" = pretrained MuQ when reachable offline, else a small random MuQ (announced loudly)
+    encoder: str = "auto"
+    muq_hub_id: str = "OpenMuQ/MuQ-large-msd-iter"
+    muq_local_dir: Path | None = None
+    sample_rate: int = 24_000
+    segment_seconds: float = 10.0
+    segments_per_track: int = 3
+    max_upload_bytes: int = 30 * 1024 * 1024
+
+    secret_key: SecretStr = SecretStr(_PLACEHOLDER_SECRET)
+    log_json: bool = False
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> Settings:
+        if self.environment == "production" and self.secret_key.get_secret_value() == _PLACEHOLDER_SECRET:
+            raise ValueError("MUSEED_SECRET_KEY must be set to a real secret when MUSEED_ENVIRONMENT=production")
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL in force (the SQLite file under `data_dir` unless overridden)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'museed.sqlite').as_posix()}"
+
+    @property
+    def milvus_target(self) -> str:
+        """Milvus URI in force: a Lite file path or a server URL."""
+        return self.milvus_uri or str(self.data_dir / "museed.db")
+
+    @property
+    def milvus_is_lite(self) -> bool:
+        """True when the vector DB is an embedded Milvus Lite file."""
+        return not self.milvus_target.startswith(("http://", "https://", "tcp://", "grpc://"))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests call `get_settings.cache_clear()` after changing env)."""
+    return Settings()

@@ -1,0 +1,193 @@
+"""End to end over HTTP: synthetic corpus -> small MuQ vectors -> Milvus -> DB join -> playlist JSON.
+
+Two stacks: the embedded defaults (SQLite + Milvus Lite) and the production pair (PostgreSQL + Milvus server).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from api.app import create_app
+from api.db.load import load_catalog_into_db
+from api.db.session import session_factory, transaction
+from embedding.store import VectorSet, load_vector_set
+from indexing.milvus_index import TrackIndex
+from museed.catalog import load_catalog
+from museed.pipeline import track_metadata
+from museed.settings import Settings
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(("sqlite", "lite"), id="sqlite+milvus-lite"),
+        pytest.param(
+            ("postgresql", "server"),
+            id="postgres+milvus-server",
+            marks=[pytest.mark.postgres, pytest.mark.milvus_server],
+        ),
+    ],
+)
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, small_corpus: Path, small_vectors: Path
+) -> dict[str, Any]:
+    """A loaded DB and a built index for the small corpus, on the requested stack (built once per module)."""
+    db_kind, milvus_kind = request.param
+    tmp_path = tmp_path_factory.mktemp("api-stack")
+    unique_alias = f"tracks_{uuid.uuid4().hex[:8]}"
+    from tests.conftest import _create_pg_database, _drop_pg_database
+
+    if db_kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'api.sqlite'}"
+    else:
+        name, url = _create_pg_database()
+        request.addfinalizer(lambda: _drop_pg_database(name))
+    from api.db.migrate import upgrade
+
+    upgrade(url)
+    catalog = load_catalog(small_corpus)
+    with transaction(session_factory(url)) as s:
+        load_catalog_into_db(s, catalog)
+    uri = str(tmp_path / "m.db") if milvus_kind == "lite" else request.getfixturevalue("milvus_server")
+    vs = load_vector_set(small_vectors)
+    index = TrackIndex(uri, alias=unique_alias)
+    index.build(vs, track_metadata(catalog))
+    request.addfinalizer(index.close)
+    settings = Settings(database_url=url, milvus_uri=uri, milvus_alias=unique_alias)
+    return {"settings": settings, "index": index, "vectors": vs, "catalog": catalog}
+
+
+@pytest.fixture
+async def client(stack: dict[str, Any]) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings=stack["settings"], track_index=stack["index"])
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://museed.test") as c:
+            yield c
+
+
+def exact_top(vs: VectorSet, query: np.ndarray, exclude: set[int], allowed: set[int] | None = None) -> list[int]:
+    """Brute-force ranking of every track by cosine with `query` (ground truth for the index)."""
+    scores = vs.vectors @ query
+    order = np.argsort(-scores)
+    return [
+        int(vs.track_ids[i])
+        for i in order
+        if int(vs.track_ids[i]) not in exclude and (allowed is None or int(vs.track_ids[i]) in allowed)
+    ]
+
+
+async def test_playlist_from_one_seed(client: httpx.AsyncClient, stack: dict[str, Any]) -> None:
+    vs: VectorSet = stack["vectors"]
+    catalog = stack["catalog"]
+    seed = int(vs.track_ids[3])
+    resp = await client.post("/api/playlists", json={"seed_track_ids": [seed], "size": 10})
+    assert resp.status_code == 201, resp.text
+    body = resp.json()
+    ids = [t["track_id"] for t in body["tracks"]]
+    assert len(ids) == 10 and seed not in ids and len(set(ids)) == 10
+    scores = [t["score"] for t in body["tracks"]]
+    assert scores == sorted(scores, reverse=True)
+    # the playlist is the index's nearest neighbours (the small index is probed exhaustively: exact)
+    query = vs.vectors[vs.index_of()[seed]]
+    assert ids == exact_top(vs, query, exclude={seed})[:10]
+    for t in body["tracks"]:
+        np.testing.assert_allclose(t["score"], float(vs.vectors[vs.index_of()[t["track_id"]]] @ query), atol=1e-4)
+        # joined from the DB: title, artist and genre are the catalog's
+        row = catalog.tracks.loc[t["track_id"]]
+        assert t["title"] == row["title"] and t["artist"] == row["artist_name"]
+        assert t["genre_top"] == (row["genre_top"] if isinstance(row["genre_top"], str) else None)
+    assert body["seed_tracks"][0]["track_id"] == seed
+    assert body["recipe"]["seed_track_ids"] == [seed]
+    assert body["visibility"] == "private"
+
+    again = await client.get(f"/api/playlists/{body['id']}")
+    assert again.status_code == 200
+    assert [t["track_id"] for t in again.json()["tracks"]] == ids
+    assert again.json()["title"] == body["title"]
+
+
+async def test_several_seeds_are_averaged(client: httpx.AsyncClient, stack: dict[str, Any]) -> None:
+    vs: VectorSet = stack["vectors"]
+    seeds = [int(t) for t in vs.track_ids[[1, 5, 9]]]
+    resp = await client.post("/api/playlists", json={"seed_track_ids": seeds, "size": 8})
+    assert resp.status_code == 201, resp.text
+    mean = vs.vectors[[vs.index_of()[s] for s in seeds]].mean(axis=0)
+    mean /= np.linalg.norm(mean)
+    assert [t["track_id"] for t in resp.json()["tracks"]] == exact_top(vs, mean, exclude=set(seeds))[:8]
+
+
+async def test_genre_filter_is_honoured(client: httpx.AsyncClient, stack: dict[str, Any]) -> None:
+    vs: VectorSet = stack["vectors"]
+    catalog = stack["catalog"]
+    genre_of = {int(t): g for t, g in zip(catalog.tracks.index, catalog.tracks["genre_top"], strict=True)}
+    counts = catalog.tracks["genre_top"].value_counts()
+    rare = str(counts.index[-1])  # the rarest genre present: fewer tracks than the playlist size
+    seed = next(int(t) for t in vs.track_ids if genre_of[int(t)] != rare)
+    resp = await client.post("/api/playlists", json={"seed_track_ids": [seed], "size": 20, "genre": rare})
+    assert resp.status_code == 201, resp.text
+    tracks = resp.json()["tracks"]
+    in_genre = {int(t) for t in vs.track_ids if genre_of[int(t)] == rare}
+    assert {t["track_id"] for t in tracks} == in_genre  # all of them, and only them
+    assert all(t["genre_top"] == rare for t in tracks)
+    query = vs.vectors[vs.index_of()[seed]]
+    assert [t["track_id"] for t in tracks] == exact_top(vs, query, exclude={seed}, allowed=in_genre)
+
+
+@pytest.mark.parametrize(
+    ("payload", "fragment"),
+    [
+        ({"seed_track_ids": []}, "seed_track_ids"),
+        ({"seed_track_ids": list(range(1, 12))}, "seed_track_ids"),
+        ({"seed_track_ids": [2], "size": 0}, "size"),
+        ({"seed_track_ids": [2], "size": 101}, "size"),
+        ({"seed_track_ids": ["abc"]}, "seed_track_ids"),
+        ({"seed_track_ids": [2, 2]}, "repeat"),
+        ({"size": 5}, "seed_track_ids"),
+        ({"seed_track_ids": [2], "colour": "blue"}, "colour"),
+    ],
+)
+async def test_invalid_requests_get_problem_json(
+    client: httpx.AsyncClient, payload: dict[str, Any], fragment: str
+) -> None:
+    resp = await client.post("/api/playlists", json=payload)
+    assert resp.status_code == 422
+    assert resp.headers["content-type"].startswith(PROBLEM)
+    body = resp.json()
+    assert body["status"] == 422 and body["instance"] == "/api/playlists"
+    assert fragment in body["detail"]
+
+
+async def test_unknown_seed_and_unknown_playlist(client: httpx.AsyncClient) -> None:
+    resp = await client.post("/api/playlists", json={"seed_track_ids": [987654321]})
+    assert resp.status_code == 422 and resp.headers["content-type"].startswith(PROBLEM)
+    assert resp.json()["unknown_track_ids"] == [987654321]
+    missing = await client.get("/api/playlists/" + "0" * 32)
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith(PROBLEM)
+    bad = await client.get("/api/playlists/not-an-id!")
+    assert bad.status_code == 422
+    body = await client.post("/api/playlists", content=b"{not json", headers={"content-type": "application/json"})
+    assert body.status_code == 422 and body.headers["content-type"].startswith(PROBLEM)
+
+
+async def test_health_ready_and_tracks(client: httpx.AsyncClient, stack: dict[str, Any]) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"]["vector_index"]["rows"] == len(stack["vectors"])
+    tid = int(stack["catalog"].tracks.index[0])
+    one = await client.get(f"/api/tracks/{tid}")
+    assert one.status_code == 200 and one.json()["track_id"] == tid
+    assert (await client.get("/api/tracks/999999999")).status_code == 404
+    page = await client.get("/api/tracks", params={"limit": 5})
+    assert len(page.json()) == 5
+    assert (await client.get("/metrics")).status_code == 200

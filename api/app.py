@@ -15,7 +15,9 @@ from sqlalchemy import text
 from api.db.session import session_factory
 from api.errors import install_error_handlers
 from api.playlists.endpoints import router as playlists_router
+from api.ratelimit import RateLimiter
 from api.tracks.endpoints import router as tracks_router
+from api.users.endpoints import auth_router, users_router
 from indexing.milvus_index import TrackIndex
 from museed.logging import configure_logging
 from museed.settings import Settings, get_settings
@@ -38,6 +40,7 @@ def create_app(settings: Settings | None = None, track_index: TrackIndex | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.session_factory = session_factory(settings.sqlalchemy_url)
+        app.state.rate_limiter = RateLimiter(settings)
         owned = None
         if track_index is not None:
             app.state.track_index = track_index
@@ -103,6 +106,8 @@ def create_app(settings: Settings | None = None, track_index: TrackIndex | None 
                 ok, checks["vector_index"] = False, f"error: {exc.__class__.__name__}: {exc}"
         return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 
+    app.include_router(auth_router)
+    app.include_router(users_router)
     app.include_router(tracks_router)
     app.include_router(playlists_router)
     return app

@@ -1,4 +1,5 @@
-"""Request dependencies as `Annotated` aliases: settings, the DB session (owns the transaction), the index."""
+"""Request dependencies as `Annotated` aliases: settings, the DB session (owns the transaction), the index, the
+current user, the rate limiter."""
 
 from __future__ import annotations
 
@@ -6,16 +7,24 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from api.db.models import User
 from api.db.session import transaction
-from api.errors import ServiceUnavailable
+from api.errors import ServiceUnavailable, Unauthorized
+from api.ratelimit import RateLimiter
+from api.security import TokenError, decode_token
 from indexing.milvus_index import TrackIndex
-from museed.settings import Settings, get_settings
+from museed.settings import Settings
+
+_bearer = HTTPBearer(auto_error=False, description="access token from POST /api/auth/login")
 
 
-def _settings() -> Settings:
-    return get_settings()
+def get_app_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def get_db(request: Request) -> Iterator[Session]:
@@ -26,12 +35,41 @@ def get_db(request: Request) -> Iterator[Session]:
 
 def get_index(request: Request) -> TrackIndex:
     """The Milvus track index opened at start-up."""
-    index = getattr(request.app.state, "track_index", None)
+    index: TrackIndex | None = getattr(request.app.state, "track_index", None)
     if index is None:
         raise ServiceUnavailable("the vector index is not available: run `museed index` and restart")
     return index
 
 
-SettingsDep = Annotated[Settings, Depends(_settings)]
+def get_rate_limiter(request: Request) -> RateLimiter:
+    """The app's rate limiter (Redis or memory)."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    return limiter
+
+
+def get_current_user(
+    request: Request,
+    session: Annotated[Session, Depends(get_db)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    """The user of a valid `Authorization: Bearer <access token>`; 401 otherwise."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized(
+            "sign in: an `Authorization: Bearer <access token>` header is required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    try:
+        claims = decode_token(request.app.state.settings, credentials.credentials, "access")
+    except TokenError as exc:
+        raise Unauthorized(str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+    user = session.get(User, str(claims["sub"]))
+    if user is None:
+        raise Unauthorized("the account no longer exists", headers={"WWW-Authenticate": "Bearer"})
+    return user
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 SessionDep = Annotated[Session, Depends(get_db)]
 IndexDep = Annotated[TrackIndex, Depends(get_index)]
+CurrentUser = Annotated[User, Depends(get_current_user)]
+RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]

@@ -31,6 +31,18 @@ class BadRequest(MuseedError):
     status, title, type_slug = 400, "Bad request", "bad-request"
 
 
+class Unauthorized(MuseedError):
+    status, title, type_slug = 401, "Unauthorized", "unauthorized"
+
+
+class Forbidden(MuseedError):
+    status, title, type_slug = 403, "Forbidden", "forbidden"
+
+
+class TooManyRequests(MuseedError):
+    status, title, type_slug = 429, "Too many requests", "rate-limited"
+
+
 class NotFound(MuseedError):
     status, title, type_slug = 404, "Not found", "not-found"
 
@@ -65,7 +77,7 @@ def problem(request: Request, status: int, title: str, detail: str, slug: str, *
 
 
 #: documented on every route that can fail, so OpenAPI shows the error body
-PROBLEM_RESPONSE = {
+PROBLEM_RESPONSE: dict[str, Any] = {
     "description": "Problem details (RFC 9457)",
     "content": {
         PROBLEM_JSON: {
@@ -89,7 +101,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(MuseedError)
     async def _domain(request: Request, exc: MuseedError) -> JSONResponse:
-        return problem(request, exc.status, exc.title, exc.detail, exc.type_slug, **exc.extra)
+        headers = exc.extra.pop("headers", None)
+        resp = problem(request, exc.status, exc.title, exc.detail, exc.type_slug, **exc.extra)
+        if headers:
+            resp.headers.update(headers)
+        return resp
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,14 @@ app = typer.Typer(help="MUSEED: one seed song in, a playlist of similar songs ou
 db_app = typer.Typer(help="Metadata database: migrations and catalog load.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 console = Console(stderr=True)
+
+
+@app.callback()
+def _main() -> None:
+    """Quiet duplicate warnings: the random-encoder fallback is already logged loudly once per run."""
+    warnings.filterwarnings("ignore", message="NO PRETRAINED MuQ")
+    warnings.filterwarnings("ignore", message=".*httpx.*starlette.testclient.*")
+
 
 FmaOpt = Annotated[Path, typer.Option("--fma", help="FMA root holding fma_metadata/ and fma_full|large|medium|small/")]
 
@@ -153,6 +162,64 @@ def db_load(fma: FmaOpt) -> None:
     for line in cat.report.summary_lines():
         console.print(line)
     console.print(f"upserted {report.genres} genres, {report.artists} artists, {report.tracks} tracks")
+
+
+@app.command()
+def triplets(
+    fma: FmaOpt,
+    tags: Annotated[Path, typer.Option("--tags", help="tags JSONL from `museed tag` (or synth_ground_truth.csv)")],
+    out: Annotated[Path, typer.Option("--out", help="triplets Parquet to write (stats go to OUT.stats.json)")],
+    n: Annotated[int, typer.Option("--n", min=1, help="number of triplets over all splits")] = 10_000,
+    mix: Annotated[
+        str | None, typer.Option("--mix", help='negative-level weights, e.g. "0:0.2,1:0.2,2:0.2,3:0.2,4:0.2"')
+    ] = None,
+    curriculum: Annotated[
+        bool, typer.Option("--curriculum", help="easy -> hard over --curriculum-epochs (column `epoch`)")
+    ] = False,
+    curriculum_epochs: Annotated[int, typer.Option("--curriculum-epochs", min=2, help="epochs of the curriculum")] = 4,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Genre-balanced anchors, tag-matched positives and five hard-negative levels, split by artist."""
+    from museed.catalog import CatalogError
+    from museed.pipeline import run_triplets
+    from museed.tags import TagsError
+    from training.triplets import LEVEL_NAMES, TripletError, stats_path_for
+
+    try:
+        stats = run_triplets(fma, tags, out, n, mix, curriculum_epochs if curriculum else 1, seed)
+    except (CatalogError, TagsError, TripletError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"wrote {stats.n_triplets} triplets to {out} ({stats.per_split}; split by {stats.split_source})")
+    levels = ", ".join(f"{k} {LEVEL_NAMES[k]}: {v}" for k, v in stats.realised_per_level.items())
+    console.print(f"negatives per level: {levels}; fallbacks {stats.fallbacks or 'none'}")
+    console.print(f"stats (anchor-genre law vs realised, positives, skipped genres): {stats_path_for(out)}")
+
+
+@app.command()
+def train(
+    fma: FmaOpt,
+    triplets_file: Annotated[Path, typer.Option("--triplets", help="Parquet written by `museed triplets`")],
+    out: Annotated[Path, typer.Option("--out", help="run directory (checkpoints, logs, encoder/)")],
+    config: Annotated[
+        Path | None, typer.Option("--config", help="experiment YAML (default: training/configs/small_cpu.yml)")
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue from OUT/checkpoints/latest")] = False,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="override the config's epochs")] = None,
+) -> None:
+    """Triplet-loss fine-tuning of MuQ + projection head; exports OUT/encoder for `museed embed --encoder`."""
+    from embedding.encoders import EncoderError
+    from museed.catalog import CatalogError
+    from museed.pipeline import run_train
+    from training.train import TrainError
+
+    overrides = {"epochs": epochs} if epochs else None
+    try:
+        with progress_bar("training (epochs)") as update:
+            report = run_train(fma, triplets_file, out, config, resume, overrides, progress=update)
+    except (CatalogError, EncoderError, TrainError) as exc:
+        raise _fail(str(exc)) from exc
+    for line in report.summary_lines():
+        console.print(line)
 
 
 @app.command()

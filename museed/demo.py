@@ -72,6 +72,11 @@ def run_demo(
         emb = run_embed(fma, vectors, settings, encoder_spec=encoder, progress=update)
     for line in emb.summary_lines():
         console.print(f"[3/5] {line}")
+    if emb.encoder_id.startswith("muq-small-random"):
+        console.print(
+            "[bold red][3/5] no pretrained MuQ weights on this machine: these vectors come from a SMALL RANDOMLY "
+            "INITIALISED MuQ, not from MuQ-large[/bold red]"
+        )
     timings["embed"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_PLACEHOLDER_SECRET = "change-me-local-only"
+_PLACEHOLDER_SECRET = "change-me-local-only-placeholder-secret"
 
 
 class Settings(BaseSettings):
@@ -41,11 +41,18 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 30 * 1024 * 1024
 
     secret_key: SecretStr = SecretStr(_PLACEHOLDER_SECRET)
+    access_token_minutes: int = 15
+    refresh_token_days: int = 30
+    # failed-login throttle per (email, client address), in `limits` notation
+    login_rate_limit: str = "5/minute"
     log_json: bool = False
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:
-        if self.environment == "production" and self.secret_key.get_secret_value() == _PLACEHOLDER_SECRET:
+        secret = self.secret_key.get_secret_value()
+        if self.environment == "production" and len(secret) < 32:
+            raise ValueError("MUSEED_SECRET_KEY must be at least 32 characters (HS256 key length)")
+        if self.environment == "production" and secret == _PLACEHOLDER_SECRET:
             raise ValueError("MUSEED_SECRET_KEY must be set to a real secret when MUSEED_ENVIRONMENT=production")
         return self
 

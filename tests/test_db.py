@@ -14,20 +14,22 @@ from api.db.models import Artist, Base, Genre, Track
 from api.db.session import get_engine, session_factory, transaction
 from museed.catalog import load_catalog
 
+HEAD = "0002"
+
 
 def test_migrations_match_the_models(db_url: str) -> None:
     """Alembic head creates exactly the schema the models declare (nothing left to autogenerate)."""
     with get_engine(db_url).connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
-    assert current_heads(db_url) == {"0001"}
+    assert current_heads(db_url) == {HEAD}
 
 
 def test_downgrade_and_upgrade_again(db_url: str) -> None:
     downgrade(db_url, "base")
     assert current_heads(db_url) == set()
     upgrade(db_url)
-    assert current_heads(db_url) == {"0001"}
+    assert current_heads(db_url) == {HEAD}
 
 
 def test_catalog_load_is_complete_and_idempotent(db_url: str, small_corpus: Path) -> None:

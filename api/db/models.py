@@ -111,3 +111,29 @@ class PlaylistTrack(Base):
 
     playlist: Mapped[Playlist] = relationship(back_populates="entries", lazy="raise")
     track: Mapped[Track] = relationship(lazy="raise")
+
+
+class User(Base):
+    """A listener account."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_public_id)
+    # stored lower-cased; the unique index makes sign-up races fail cleanly
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    display_name: Mapped[str] = mapped_column(String(80))
+    bio: Mapped[str] = mapped_column(String(1000), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class RefreshToken(Base):
+    """An issued refresh token (by its JWT id); rotation revokes it, reuse of a revoked one revokes them all."""
+
+    __tablename__ = "refresh_tokens"
+
+    jti: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -1,0 +1,1 @@
+"""Accounts: sign-up, login/refresh/logout with JWTs, profiles."""

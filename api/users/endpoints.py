@@ -1,0 +1,93 @@
+"""HTTP routes of accounts and profiles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response, status
+
+from api.deps import CurrentUser, RateLimiterDep, SessionDep, SettingsDep
+from api.errors import PROBLEM_RESPONSE, NotFound
+from api.users.repository import UserRepository
+from api.users.schemas import Login, OwnProfile, ProfileUpdate, PublicProfile, RefreshRequest, SignUp, TokenPair
+from api.users.service import UserService, own_profile, public_profile
+
+auth_router = APIRouter(prefix="/api/auth", tags=["auth"])
+users_router = APIRouter(prefix="/api/users", tags=["users"])
+
+_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE}
+
+
+def _service(session: SessionDep, settings: SettingsDep, limiter: RateLimiterDep) -> UserService:
+    return UserService(UserRepository(session), settings, limiter)
+
+
+@auth_router.post(
+    "/signup",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OwnProfile,
+    responses={409: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE},
+    summary="Create an account",
+)
+def signup(body: SignUp, session: SessionDep, settings: SettingsDep, limiter: RateLimiterDep) -> OwnProfile:
+    """Create an account (password hashed with Argon2id); sign in with POST /api/auth/login."""
+    return own_profile(_service(session, settings, limiter).sign_up(body))
+
+
+@auth_router.post(
+    "/login",
+    response_model=TokenPair,
+    responses={**_AUTH_ERRORS, 429: PROBLEM_RESPONSE},
+    summary="Sign in: access + refresh tokens",
+)
+def login(
+    body: Login, request: Request, session: SessionDep, settings: SettingsDep, limiter: RateLimiterDep
+) -> TokenPair:
+    """A short-lived access token and a refresh token; repeated failures are throttled (429, Retry-After)."""
+    client = request.client.host if request.client else "unknown"
+    return _service(session, settings, limiter).login(body, client)
+
+
+@auth_router.post("/refresh", response_model=TokenPair, responses=_AUTH_ERRORS, summary="Rotate tokens")
+def refresh(body: RefreshRequest, session: SessionDep, settings: SettingsDep, limiter: RateLimiterDep) -> TokenPair:
+    """New tokens for a refresh token, which is revoked; replaying a revoked one signs the user out everywhere."""
+    return _service(session, settings, limiter).refresh(body.refresh_token)
+
+
+@auth_router.post(
+    "/logout", status_code=status.HTTP_204_NO_CONTENT, responses=_AUTH_ERRORS, summary="Sign out (revoke)"
+)
+def logout(body: RefreshRequest, session: SessionDep, settings: SettingsDep, limiter: RateLimiterDep) -> Response:
+    """Revoke the refresh token; access tokens expire on their own within minutes."""
+    _service(session, settings, limiter).logout(body.refresh_token)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@users_router.get("/me", response_model=OwnProfile, responses={401: PROBLEM_RESPONSE}, summary="My profile")
+def me(user: CurrentUser) -> OwnProfile:
+    """The signed-in user's profile."""
+    return own_profile(user)
+
+
+@users_router.patch(
+    "/me", response_model=OwnProfile, responses=_AUTH_ERRORS, summary="Edit my profile (display name, bio)"
+)
+def update_me(
+    body: ProfileUpdate, user: CurrentUser, session: SessionDep, settings: SettingsDep, limiter: RateLimiterDep
+) -> OwnProfile:
+    """Change display name and/or bio."""
+    return own_profile(_service(session, settings, limiter).update_profile(user, body))
+
+
+@users_router.get(
+    "/{user_id}",
+    response_model=PublicProfile,
+    responses={404: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE},
+    summary="A user's public profile",
+)
+def get_user(user_id: str, session: SessionDep) -> PublicProfile:
+    """Display name, bio and join date; never the email."""
+    user = UserRepository(session).get(user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id!r}")
+    return public_profile(user)

@@ -1,0 +1,129 @@
+"""Account rules: sign-up, login with throttling, refresh-token rotation with reuse detection, profiles."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+
+from api.db.models import RefreshToken, User
+from api.errors import Conflict, TooManyRequests, Unauthorized, Unprocessable
+from api.ratelimit import RateLimiter
+from api.security import (
+    TokenError,
+    decode_token,
+    hash_password,
+    issue_access_token,
+    issue_refresh_token,
+    needs_rehash,
+    verify_password,
+)
+from api.users.repository import UserRepository
+from api.users.schemas import Login, OwnProfile, ProfileUpdate, PublicProfile, SignUp, TokenPair
+from museed.settings import Settings
+
+log = structlog.get_logger("museed.users")
+# verified against when the email is unknown, so both failure paths cost one Argon2 verification
+_DUMMY_HASH = hash_password("not-a-real-password-museed")
+
+
+def own_profile(user: User) -> OwnProfile:
+    """The account owner's view."""
+    return OwnProfile(
+        id=user.id, display_name=user.display_name, bio=user.bio, created_at=user.created_at, email=user.email
+    )
+
+
+def public_profile(user: User) -> PublicProfile:
+    """Everyone's view (no email)."""
+    return PublicProfile(id=user.id, display_name=user.display_name, bio=user.bio, created_at=user.created_at)
+
+
+class UserService:
+    """Accounts and sessions."""
+
+    def __init__(self, repo: UserRepository, settings: Settings, limiter: RateLimiter) -> None:
+        self.repo = repo
+        self.settings = settings
+        self.limiter = limiter
+
+    def sign_up(self, body: SignUp) -> User:
+        """Create an account; Conflict when the email is taken."""
+        if self.repo.by_email(body.email) is not None:
+            raise Conflict("an account with this email already exists")
+        user = User(email=body.email, password_hash=hash_password(body.password), display_name=body.display_name)
+        try:
+            with self.repo.session.begin_nested():
+                self.repo.add(user)
+        except IntegrityError as exc:  # a concurrent sign-up with the same email won the race
+            raise Conflict("an account with this email already exists") from exc
+        log.info("user signed up", user_id=user.id)
+        return user
+
+    def login(self, body: Login, client: str) -> TokenPair:
+        """Tokens for valid credentials; throttled per (email, client) after repeated failures."""
+        key = f"{body.email.strip().lower()}|{client}"
+        if not self.limiter.login_allowed(key):
+            retry = self.limiter.login_retry_after(key)
+            raise TooManyRequests(
+                f"too many failed logins; try again in {retry} s", headers={"Retry-After": str(retry)}
+            )
+        user = self.repo.by_email(body.email.strip().lower())
+        ok = verify_password(user.password_hash if user else _DUMMY_HASH, body.password)
+        if user is None or not ok:
+            self.limiter.login_failed(key)
+            raise Unauthorized("wrong email or password")
+        if needs_rehash(user.password_hash):
+            user.password_hash = hash_password(body.password)
+        return self._issue(user.id)
+
+    def refresh(self, token: str) -> TokenPair:
+        """Rotate a refresh token; presenting a revoked one revokes every session of its user."""
+        record, claims = self._live_refresh(token)
+        now = datetime.now(UTC)
+        record.revoked_at = now
+        return self._issue(str(claims["sub"]))
+
+    def logout(self, token: str) -> None:
+        """Revoke a refresh token (idempotent for the caller's own valid token)."""
+        record, _ = self._live_refresh(token)
+        record.revoked_at = datetime.now(UTC)
+
+    def update_profile(self, user: User, body: ProfileUpdate) -> User:
+        """Change display name and/or bio."""
+        if body.display_name is not None:
+            name = body.display_name.strip()
+            if not name:
+                raise Unprocessable("display_name must not be blank")
+            user.display_name = name
+        if body.bio is not None:
+            user.bio = body.bio
+        self.repo.session.flush()
+        return user
+
+    def _live_refresh(self, token: str) -> tuple[RefreshToken, dict[str, object]]:
+        try:
+            claims = decode_token(self.settings, token, "refresh")
+        except TokenError as exc:
+            raise Unauthorized(str(exc)) from exc
+        record = self.repo.refresh(str(claims["jti"]))
+        if record is None or record.user_id != claims["sub"]:
+            raise Unauthorized("unknown refresh token")
+        if record.revoked_at is not None:
+            # reuse of a rotated token means it leaked: end every session of this user, and keep that
+            self.repo.revoke_all(record.user_id, datetime.now(UTC))
+            self.repo.session.commit()
+            log.warning("refresh token reuse; all sessions revoked", user_id=record.user_id)
+            raise Unauthorized("this refresh token was already used; all sessions have been signed out")
+        return record, claims
+
+    def _issue(self, user_id: str) -> TokenPair:
+        access = issue_access_token(self.settings, user_id)
+        refresh = issue_refresh_token(self.settings, user_id)
+        self.repo.add_refresh(RefreshToken(jti=refresh.jti, user_id=user_id, expires_at=refresh.expires_at))
+        return TokenPair(
+            access_token=access.token,
+            refresh_token=refresh.token,
+            expires_in=self.settings.access_token_minutes * 60,
+        )

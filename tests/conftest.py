@@ -84,22 +84,41 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         _drop_pg_database(name)
 
 
-@pytest.fixture(scope="session")
-def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real Milvus 2.3.5 standalone server (the `milvus` PyPI package), started once per test session."""
+def _start_milvus_server(base: Path) -> tuple[object, int]:
+    """Start one Milvus 2.3.5 standalone server under `base`; raises with the tail of its log on failure."""
     from milvus import MilvusServer
 
-    server = MilvusServer()
-    server.set_base_dir(str(tmp_path_factory.mktemp("milvus-server")))
-    with socket.socket() as s:  # a free port, so parallel sessions do not collide
+    server = MilvusServer(wait_for_started=False)
+    server.set_base_dir(str(base))
+    with socket.socket() as s:  # a free proxy port, so parallel sessions do not collide
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server.listen_port = port
     server.start()
     try:
+        server.wait_started(timeout=180_000)  # a loaded 2-core machine can take minutes
+    except Exception as exc:
+        server.stop()
+        logs = sorted((base / "logs").glob("*.log")) if (base / "logs").exists() else []
+        tail = "\n".join(line for f in logs for line in f.read_text(errors="replace").splitlines()[-15:])
+        raise RuntimeError(f"Milvus server did not start under {base}: {exc}\n{tail}") from exc
+    return server, port
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Milvus 2.3.5 standalone server (the `milvus` PyPI package), started once per test session.
+
+    Its internal ports are chosen by probing, which can race with another Milvus starting on the machine at the
+    same moment; one retry on fresh ports covers that."""
+    try:
+        server, port = _start_milvus_server(tmp_path_factory.mktemp("milvus-server"))
+    except RuntimeError:
+        server, port = _start_milvus_server(tmp_path_factory.mktemp("milvus-server-retry"))
+    try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        server.stop()
+        server.stop()  # type: ignore[attr-defined]
 
 
 @pytest.fixture(params=["lite", pytest.param("server", marks=pytest.mark.milvus_server)])

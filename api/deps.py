@@ -18,7 +18,7 @@ from api.security import TokenError, decode_token
 from indexing.milvus_index import TrackIndex
 from museed.settings import Settings
 
-_bearer = HTTPBearer(auto_error=False, description="access token from POST /api/auth/login")
+bearer_scheme = HTTPBearer(auto_error=False, description="access token from POST /api/auth/login")
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -50,7 +50,7 @@ def get_rate_limiter(request: Request) -> RateLimiter:
 def get_current_user(
     request: Request,
     session: Annotated[Session, Depends(get_db)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> User:
     """The user of a valid `Authorization: Bearer <access token>`; 401 otherwise."""
     if credentials is None or credentials.scheme.lower() != "bearer":

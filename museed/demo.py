@@ -107,6 +107,12 @@ def _example_playlist(catalog: Any) -> dict[str, Any]:
     top = tracks["genre_top"].value_counts().index[0]
     seed_id = int(tracks[tracks["genre_top"] == top].index[0])
     with TestClient(create_app()) as client:
+        creds = {"email": "demo@museed.local", "password": "museed-demo-password"}
+        signup = client.post("/api/auth/signup", json={**creds, "display_name": "Demo listener"})
+        if signup.status_code not in (201, 409):  # 409: the demo user exists from an earlier run
+            raise RuntimeError(f"demo sign-up failed: {signup.status_code} {signup.text}")
+        token = client.post("/api/auth/login", json=creds).json()["access_token"]
+        client.headers["Authorization"] = f"Bearer {token}"
         resp = client.post("/api/playlists", json={"seed_track_ids": [seed_id], "size": 10})
         if resp.status_code != 201:
             raise RuntimeError(f"playlist request failed: {resp.status_code} {resp.text}")

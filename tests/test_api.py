@@ -66,12 +66,23 @@ def stack(
     return {"settings": settings, "index": index, "vectors": vs, "catalog": catalog}
 
 
+async def signed_in(client: httpx.AsyncClient, name: str) -> dict[str, str]:
+    """Sign up + log in a fresh user; returns the Authorization header."""
+    email = f"{name}-{uuid.uuid4().hex[:8]}@example.org"
+    creds = {"email": email, "password": "a long enough password"}
+    assert (await client.post("/api/auth/signup", json={**creds, "display_name": name})).status_code == 201
+    tokens = (await client.post("/api/auth/login", json=creds)).json()
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
 @pytest.fixture
 async def client(stack: dict[str, Any]) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client signed in as a fresh user (`client.headers` carries the bearer token)."""
     app = create_app(settings=stack["settings"], track_index=stack["index"])
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://museed.test") as c:
+            c.headers.update(await signed_in(c, "listener"))
             yield c
 
 
@@ -109,6 +120,8 @@ async def test_playlist_from_one_seed(client: httpx.AsyncClient, stack: dict[str
     assert body["seed_tracks"][0]["track_id"] == seed
     assert body["recipe"]["seed_track_ids"] == [seed]
     assert body["visibility"] == "private"
+    me = (await client.get("/api/users/me")).json()
+    assert body["owner_id"] == me["id"]
 
     again = await client.get(f"/api/playlists/{body['id']}")
     assert again.status_code == 200
@@ -191,3 +204,85 @@ async def test_health_ready_and_tracks(client: httpx.AsyncClient, stack: dict[st
     page = await client.get("/api/tracks", params={"limit": 5})
     assert len(page.json()) == 5
     assert (await client.get("/metrics")).status_code == 200
+
+
+async def test_creating_a_playlist_needs_an_account(client: httpx.AsyncClient, stack: dict[str, Any]) -> None:
+    seed = int(stack["vectors"].track_ids[0])
+    resp = await client.post("/api/playlists", json={"seed_track_ids": [seed]}, headers={"Authorization": ""})
+    assert resp.status_code == 401 and resp.headers["content-type"].startswith(PROBLEM)
+
+
+async def test_playlist_management_and_authorisation(client: httpx.AsyncClient, stack: dict[str, Any]) -> None:
+    seed = int(stack["vectors"].track_ids[2])
+    made = (await client.post("/api/playlists", json={"seed_track_ids": [seed], "size": 6})).json()
+    pid, ids = made["id"], [t["track_id"] for t in made["tracks"]]
+    other = await signed_in(client, "stranger")
+    anonymous = {"Authorization": ""}
+
+    # private: the owner sees it, nobody else learns it exists
+    for headers in (other, anonymous):
+        resp = await client.get(f"/api/playlists/{pid}", headers=headers)
+        assert resp.status_code == 404 and resp.headers["content-type"].startswith(PROBLEM)
+        assert (await client.get(f"/api/playlists/{pid}/export.m3u", headers=headers)).status_code == 404
+    assert (await client.patch(f"/api/playlists/{pid}", json={"title": "mine"}, headers=other)).status_code == 404
+    assert (await client.delete(f"/api/playlists/{pid}", headers=other)).status_code == 404
+    assert (await client.patch(f"/api/playlists/{pid}", json={"title": "x"}, headers=anonymous)).status_code == 401
+
+    # rename and publish
+    upd = await client.patch(f"/api/playlists/{pid}", json={"title": "Night drive", "visibility": "public"})
+    assert upd.status_code == 200 and upd.json()["title"] == "Night drive" and upd.json()["visibility"] == "public"
+    assert (await client.patch(f"/api/playlists/{pid}", json={"visibility": "secret"})).status_code == 422
+    assert (await client.patch(f"/api/playlists/{pid}", json={"title": "   "})).status_code == 422
+    # public: everyone reads it; only the owner changes it (403 now that it is visible)
+    assert (await client.get(f"/api/playlists/{pid}", headers=anonymous)).status_code == 200
+    assert (await client.patch(f"/api/playlists/{pid}", json={"title": "hijack"}, headers=other)).status_code == 403
+    order = {"track_ids": list(reversed(ids))}
+    assert (await client.put(f"/api/playlists/{pid}/tracks", json=order, headers=other)).status_code == 403
+
+    # reorder + remove, and refuse tracks that were not in the playlist
+    new_order = [ids[3], ids[0], ids[5]]
+    put = await client.put(f"/api/playlists/{pid}/tracks", json={"track_ids": new_order})
+    assert put.status_code == 200, put.text
+    assert [t["track_id"] for t in put.json()["tracks"]] == new_order
+    assert [t["position"] for t in put.json()["tracks"]] == [0, 1, 2]
+    assert [t["score"] for t in put.json()["tracks"]] == [
+        next(x["score"] for x in made["tracks"] if x["track_id"] == t) for t in new_order
+    ]
+    stranger_track = next(int(t) for t in stack["vectors"].track_ids if int(t) not in ids and int(t) != seed)
+    bad = await client.put(f"/api/playlists/{pid}/tracks", json={"track_ids": [ids[0], stranger_track]})
+    assert bad.status_code == 422 and bad.json()["foreign_track_ids"] == [stranger_track]
+    reread = await client.get(f"/api/playlists/{pid}")
+    assert [t["track_id"] for t in reread.json()["tracks"]] == new_order  # the refused edit changed nothing
+
+    # exports
+    m3u = await client.get(f"/api/playlists/{pid}/export.m3u", headers=anonymous)
+    assert m3u.status_code == 200 and m3u.headers["content-type"].startswith("audio/x-mpegurl")
+    lines = m3u.text.splitlines()
+    assert lines[0] == "#EXTM3U" and sum(line.startswith("#EXTINF:") for line in lines) == 3
+    assert lines[-1] == f"http://museed.test/api/tracks/{new_order[-1]}/audio"
+    xspf = await client.get(f"/api/playlists/{pid}/export.xspf")
+    assert xspf.status_code == 200
+    from xml.etree import ElementTree as ET
+
+    tree = ET.fromstring(xspf.text)
+    ns = {"x": "http://xspf.org/ns/0/"}
+    assert tree.findtext("x:title", namespaces=ns) == "Night drive"
+    assert len(tree.findall("x:trackList/x:track", ns)) == 3
+
+    # my playlists; delete
+    mine = (await client.get("/api/playlists")).json()
+    assert any(p["id"] == pid and p["n_tracks"] == 3 for p in mine)
+    assert (await client.get("/api/playlists", headers=other)).json() == []
+    assert (await client.delete(f"/api/playlists/{pid}")).status_code == 204
+    assert (await client.get(f"/api/playlists/{pid}")).status_code == 404
+
+
+async def test_track_audio_streams_with_ranges(client: httpx.AsyncClient, stack: dict[str, Any]) -> None:
+    tid = int(stack["catalog"].with_audio().index[0])
+    full = await client.get(f"/api/tracks/{tid}/audio")
+    assert full.status_code == 200 and full.headers["content-type"] == "audio/mpeg"
+    assert full.headers["accept-ranges"] == "bytes"
+    part = await client.get(f"/api/tracks/{tid}/audio", headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == full.content[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{len(full.content)}"
+    assert (await client.get("/api/tracks/999999999/audio")).status_code == 404

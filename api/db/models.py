@@ -87,6 +87,9 @@ class Playlist(Base):
     title: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     visibility: Mapped[str] = mapped_column(String(16), default="private")
+    # nullable: playlists made before accounts existed have no owner (and stay readable only if public)
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
     seed_track_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     # options, encoder id, vector set id and index (collection) the playlist was made with
     recipe: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from api.db.models import Playlist, PlaylistTrack, Track
@@ -32,9 +32,42 @@ class PlaylistRepository:
         return playlist
 
     def get(self, playlist_id: str) -> Playlist | None:
-        """A playlist with its entries, tracks and artists loaded."""
+        """A playlist with its entries, tracks and artists loaded (fresh from the DB)."""
         return self.session.scalars(
             select(Playlist)
+            .execution_options(populate_existing=True)
             .where(Playlist.id == playlist_id)
             .options(selectinload(Playlist.entries).joinedload(PlaylistTrack.track).joinedload(Track.artist))
         ).one_or_none()
+
+    def delete(self, playlist: Playlist) -> None:
+        """Delete a playlist and its entries."""
+        self.session.delete(playlist)
+        self.session.flush()
+
+    def owned_by(self, owner_id: str, limit: int, offset: int) -> list[tuple[Playlist, int]]:
+        """A user's playlists, newest first, with their track counts."""
+        counts = (
+            select(PlaylistTrack.playlist_id, func.count().label("n")).group_by(PlaylistTrack.playlist_id).subquery()
+        )
+        rows = self.session.execute(
+            select(Playlist, func.coalesce(counts.c.n, 0))
+            .outerjoin(counts, counts.c.playlist_id == Playlist.id)
+            .where(Playlist.owner_id == owner_id)
+            .order_by(Playlist.created_at.desc(), Playlist.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return [(p, int(n)) for p, n in rows]
+
+    def replace_entries(self, playlist: Playlist, entries: list[tuple[int, float]]) -> None:
+        """Replace the playlist's positions with `entries` (track id, score) in order."""
+        for old in list(playlist.entries):
+            self.session.expunge(old)
+        # delete first: the new rows reuse the (playlist_id, position) keys
+        self.session.execute(delete(PlaylistTrack).where(PlaylistTrack.playlist_id == playlist.id))
+        self.session.add_all(
+            PlaylistTrack(playlist_id=playlist.id, position=i, track_id=t, score=sc)
+            for i, (t, sc) in enumerate(entries)
+        )
+        self.session.flush()

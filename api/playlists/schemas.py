@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -47,12 +47,53 @@ class PlaylistEntry(TrackBrief):
     score: float = Field(description="cosine similarity between the track and the (mean) seed vector")
 
 
+Visibility = Literal["private", "public"]
+
+
+class PlaylistUpdate(BaseModel):
+    """Owner edits: rename, publish/unpublish (omitted fields stay as they are)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    visibility: Visibility | None = None
+
+
+class PlaylistOrder(BaseModel):
+    """The playlist's tracks in their new order; leaving a track out removes it (no new tracks)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    track_ids: list[int] = Field(max_length=100)
+
+    @field_validator("track_ids")
+    @classmethod
+    def _unique(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError("track_ids must not repeat a track")
+        return v
+
+
+class PlaylistSummary(BaseModel):
+    """A playlist in lists."""
+
+    id: str
+    title: str
+    owner_id: str | None
+    visibility: str
+    created_at: datetime
+    updated_at: datetime
+    n_tracks: int
+
+
 class PlaylistOut(BaseModel):
     """A stored playlist."""
 
     id: str
     title: str
+    owner_id: str | None
     created_at: datetime
+    updated_at: datetime
     visibility: str
     seed_tracks: list[TrackBrief]
     recipe: dict[str, Any]

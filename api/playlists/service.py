@@ -5,10 +5,18 @@ from __future__ import annotations
 import numpy as np
 import structlog
 
-from api.db.models import Playlist, PlaylistTrack, Track
-from api.errors import NotFound, Unprocessable
+from api.db.models import Playlist, PlaylistTrack, Track, User
+from api.errors import Forbidden, NotFound, Unprocessable
 from api.playlists.repository import PlaylistRepository
-from api.playlists.schemas import PlaylistCreate, PlaylistEntry, PlaylistOut, TrackBrief
+from api.playlists.schemas import (
+    PlaylistCreate,
+    PlaylistEntry,
+    PlaylistOrder,
+    PlaylistOut,
+    PlaylistSummary,
+    PlaylistUpdate,
+    TrackBrief,
+)
 from indexing.milvus_index import TrackIndex
 
 log = structlog.get_logger("museed.playlists")
@@ -43,8 +51,8 @@ class PlaylistService:
         self.repo = repo
         self.index = index
 
-    def create(self, request: PlaylistCreate) -> PlaylistOut:
-        """Generate and store a playlist for `request`."""
+    def create(self, request: PlaylistCreate, owner: User) -> PlaylistOut:
+        """Generate and store a (private) playlist for `request`, owned by `owner`."""
         assert self.index is not None, "creating playlists needs the track index"
         seeds = self.repo.tracks_by_id(request.seed_track_ids)
         unknown = [t for t in request.seed_track_ids if t not in seeds]
@@ -82,6 +90,7 @@ class PlaylistService:
         title = request.title or _default_title(seed_rows, request.genre)
         playlist = Playlist(
             title=title,
+            owner_id=owner.id,
             seed_track_ids=list(request.seed_track_ids),
             recipe={
                 "seed_track_ids": list(request.seed_track_ids),
@@ -97,11 +106,70 @@ class PlaylistService:
         log.info("playlist created", playlist_id=playlist.id, seeds=len(seed_rows), tracks=len(chosen))
         return self._out(playlist, seed_rows, chosen)
 
-    def get(self, playlist_id: str) -> PlaylistOut:
-        """A stored playlist; NotFound when absent."""
+    def readable(self, playlist_id: str, viewer: User | None) -> Playlist:
+        """A playlist `viewer` may see; private ones of others are reported as absent (no existence leak)."""
         playlist = self.repo.get(playlist_id)
-        if playlist is None:
+        if playlist is None or (playlist.visibility != "public" and (viewer is None or viewer.id != playlist.owner_id)):
             raise NotFound(f"no playlist {playlist_id!r}")
+        return playlist
+
+    def owned(self, playlist_id: str, user: User) -> Playlist:
+        """A playlist `user` may change: 404 when they cannot see it, 403 when they see it but do not own it."""
+        playlist = self.readable(playlist_id, user)
+        if playlist.owner_id != user.id:
+            raise Forbidden("only the playlist's owner can change it")
+        return playlist
+
+    def get(self, playlist_id: str, viewer: User | None) -> PlaylistOut:
+        """A stored playlist as `viewer` may see it."""
+        return self.out(self.readable(playlist_id, viewer))
+
+    def update(self, playlist_id: str, body: PlaylistUpdate, user: User) -> PlaylistOut:
+        """Rename and/or change visibility."""
+        playlist = self.owned(playlist_id, user)
+        if body.title is not None:
+            title = body.title.strip()
+            if not title:
+                raise Unprocessable("title must not be blank")
+            playlist.title = title
+        if body.visibility is not None:
+            playlist.visibility = body.visibility
+        self.repo.session.flush()
+        return self.out(playlist)
+
+    def reorder(self, playlist_id: str, body: PlaylistOrder, user: User) -> PlaylistOut:
+        """Reorder and/or remove tracks; adding tracks that are not in the playlist is refused."""
+        playlist = self.owned(playlist_id, user)
+        scores = {e.track_id: e.score for e in playlist.entries}
+        foreign = [t for t in body.track_ids if t not in scores]
+        if foreign:
+            raise Unprocessable(f"tracks not in this playlist: {foreign}", foreign_track_ids=foreign)
+        self.repo.replace_entries(playlist, [(t, scores[t]) for t in body.track_ids])
+        refreshed = self.repo.get(playlist_id)
+        assert refreshed is not None
+        return self.out(refreshed)
+
+    def delete(self, playlist_id: str, user: User) -> None:
+        """Delete a playlist."""
+        self.repo.delete(self.owned(playlist_id, user))
+
+    def list_owned(self, user: User, limit: int, offset: int) -> list[PlaylistSummary]:
+        """The user's playlists, newest first."""
+        return [
+            PlaylistSummary(
+                id=p.id,
+                title=p.title,
+                owner_id=p.owner_id,
+                visibility=p.visibility,
+                created_at=p.created_at,
+                updated_at=p.updated_at,
+                n_tracks=n,
+            )
+            for p, n in self.repo.owned_by(user.id, limit, offset)
+        ]
+
+    def out(self, playlist: Playlist) -> PlaylistOut:
+        """The full view of a loaded playlist."""
         seeds = self.repo.tracks_by_id(playlist.seed_track_ids)
         seed_rows = [seeds[t] for t in playlist.seed_track_ids if t in seeds]
         return self._out(playlist, seed_rows, [(e.track, e.score) for e in playlist.entries])
@@ -111,7 +179,9 @@ class PlaylistService:
         return PlaylistOut(
             id=playlist.id,
             title=playlist.title,
+            owner_id=playlist.owner_id,
             created_at=playlist.created_at,
+            updated_at=playlist.updated_at,
             visibility=playlist.visibility,
             seed_tracks=[brief(t) for t in seeds],
             recipe=playlist.recipe,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
 
 from api.db.models import Track
 from api.deps import SessionDep
@@ -33,3 +36,29 @@ def get_track(track_id: int, session: SessionDep) -> TrackBrief:
     if track is None:
         raise NotFound(f"no track {track_id}")
     return brief(track)
+
+
+_AUDIO_TYPES = {
+    ".mp3": "audio/mpeg",
+    ".ogg": "audio/ogg",
+    ".flac": "audio/flac",
+    ".wav": "audio/wav",
+    ".m4a": "audio/mp4",
+}
+
+
+@router.get(
+    "/{track_id}/audio",
+    response_class=FileResponse,
+    responses={404: PROBLEM_RESPONSE, 206: {"description": "Partial content (Range request)"}},
+    summary="Stream a library track (HTTP Range supported)",
+)
+def track_audio(track_id: int, session: SessionDep) -> FileResponse:
+    """The track's audio file; browsers seek with `Range: bytes=...` (206 Partial Content)."""
+    track = TrackRepository(session).get(track_id)
+    if track is None:
+        raise NotFound(f"no track {track_id}")
+    if not track.audio_path or not Path(track.audio_path).is_file():
+        raise NotFound(f"track {track_id} has no audio file in this library")
+    path = Path(track.audio_path)
+    return FileResponse(path, media_type=_AUDIO_TYPES.get(path.suffix.lower(), "application/octet-stream"))

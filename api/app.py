@@ -16,6 +16,7 @@ from api.db.session import session_factory
 from api.errors import install_error_handlers
 from api.playlists.endpoints import router as playlists_router
 from api.ratelimit import RateLimiter
+from api.social.endpoints import router as social_router
 from api.tracks.endpoints import router as tracks_router
 from api.users.endpoints import auth_router, users_router
 from indexing.milvus_index import TrackIndex
@@ -110,4 +111,5 @@ def create_app(settings: Settings | None = None, track_index: TrackIndex | None 
     app.include_router(users_router)
     app.include_router(tracks_router)
     app.include_router(playlists_router)
+    app.include_router(social_router)
     return app

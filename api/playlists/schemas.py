@@ -84,6 +84,7 @@ class PlaylistSummary(BaseModel):
     created_at: datetime
     updated_at: datetime
     n_tracks: int
+    likes: int = 0
 
 
 class PlaylistOut(BaseModel):

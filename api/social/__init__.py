@@ -1,0 +1,1 @@
+"""Social: likes, saves (bookmarks), follows, public and following feeds."""

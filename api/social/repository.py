@@ -1,0 +1,130 @@
+"""SQL for likes, saves, follows and the feeds."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from api.db.models import Follow, Playlist, PlaylistLike, PlaylistSave, PlaylistTrack, User
+
+Edge = type[PlaylistLike] | type[PlaylistSave]
+LIKES_BY_PLAYLIST = (
+    select(PlaylistLike.playlist_id, func.count().label("n")).group_by(PlaylistLike.playlist_id).subquery()
+)
+LIKES = func.coalesce(LIKES_BY_PLAYLIST.c.n, 0).label("likes")
+
+
+class SocialRepository:
+    """The only place that touches the social tables."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # ---- likes and saves (same shape: user x playlist) ----------------------------------------------
+    def add_edge(self, model: Edge, user_id: str, playlist_id: str) -> bool:
+        """Insert (user, playlist) unless present; True when it was new."""
+        if self.session.get(model, (user_id, playlist_id)) is not None:
+            return False
+        with self.session.begin_nested():  # a concurrent duplicate loses quietly on the primary key
+            self.session.add(model(user_id=user_id, playlist_id=playlist_id))
+        return True
+
+    def remove_edge(self, model: Edge, user_id: str, playlist_id: str) -> bool:
+        """Delete (user, playlist) if present; True when it existed."""
+        row = self.session.get(model, (user_id, playlist_id))
+        if row is None:
+            return False
+        self.session.delete(row)
+        self.session.flush()
+        return True
+
+    # ---- follows --------------------------------------------------------------------------------
+    def follow(self, follower_id: str, followee_id: str) -> bool:
+        """Follow unless already following; True when new."""
+        if self.session.get(Follow, (follower_id, followee_id)) is not None:
+            return False
+        with self.session.begin_nested():
+            self.session.add(Follow(follower_id=follower_id, followee_id=followee_id))
+        return True
+
+    def unfollow(self, follower_id: str, followee_id: str) -> bool:
+        """Stop following; True when there was something to stop."""
+        row = self.session.get(Follow, (follower_id, followee_id))
+        if row is None:
+            return False
+        self.session.delete(row)
+        self.session.flush()
+        return True
+
+    def followers(self, user_id: str, limit: int, offset: int) -> list[User]:
+        """Users following `user_id`, newest first."""
+        return list(
+            self.session.scalars(
+                select(User)
+                .join(Follow, Follow.follower_id == User.id)
+                .where(Follow.followee_id == user_id)
+                .order_by(Follow.created_at.desc(), User.id)
+                .limit(limit)
+                .offset(offset)
+            )
+        )
+
+    def following(self, user_id: str, limit: int, offset: int) -> list[User]:
+        """Users `user_id` follows, newest first."""
+        return list(
+            self.session.scalars(
+                select(User)
+                .join(Follow, Follow.followee_id == User.id)
+                .where(Follow.follower_id == user_id)
+                .order_by(Follow.created_at.desc(), User.id)
+                .limit(limit)
+                .offset(offset)
+            )
+        )
+
+    # ---- playlist lists -------------------------------------------------------------------------
+    def _summaries(self) -> Any:
+        likes = LIKES_BY_PLAYLIST
+        tracks = (
+            select(PlaylistTrack.playlist_id, func.count().label("n")).group_by(PlaylistTrack.playlist_id).subquery()
+        )
+        return (
+            select(Playlist, func.coalesce(tracks.c.n, 0).label("n_tracks"), LIKES)
+            .outerjoin(tracks, tracks.c.playlist_id == Playlist.id)
+            .outerjoin(likes, likes.c.playlist_id == Playlist.id)
+        )
+
+    def public_feed(self, sort: Literal["recent", "liked"], limit: int, offset: int) -> list[tuple[Playlist, int, int]]:
+        """Public playlists, newest or most liked first."""
+        stmt = self._summaries().where(Playlist.visibility == "public")
+        if sort == "liked":
+            stmt = stmt.order_by(LIKES.desc(), Playlist.created_at.desc(), Playlist.id)
+        else:
+            stmt = stmt.order_by(Playlist.created_at.desc(), Playlist.id)
+        return self._rows(stmt, limit, offset)
+
+    def following_feed(self, user_id: str, limit: int, offset: int) -> list[tuple[Playlist, int, int]]:
+        """Public playlists of the people `user_id` follows, newest first."""
+        followed = select(Follow.followee_id).where(Follow.follower_id == user_id)
+        stmt = (
+            self._summaries()
+            .where(Playlist.visibility == "public", Playlist.owner_id.in_(followed))
+            .order_by(Playlist.created_at.desc(), Playlist.id)
+        )
+        return self._rows(stmt, limit, offset)
+
+    def saved(self, user_id: str, limit: int, offset: int) -> list[tuple[Playlist, int, int]]:
+        """Playlists `user_id` saved that they may still read (public, or their own)."""
+        stmt = (
+            self._summaries()
+            .join(PlaylistSave, PlaylistSave.playlist_id == Playlist.id)
+            .where(PlaylistSave.user_id == user_id)
+            .where((Playlist.visibility == "public") | (Playlist.owner_id == user_id))
+            .order_by(PlaylistSave.created_at.desc(), Playlist.id)
+        )
+        return self._rows(stmt, limit, offset)
+
+    def _rows(self, stmt: Any, limit: int, offset: int) -> list[tuple[Playlist, int, int]]:
+        return [(row[0], int(row[1]), int(row[2])) for row in self.session.execute(stmt.limit(limit).offset(offset))]

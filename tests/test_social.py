@@ -1,0 +1,112 @@
+"""Likes, saves, follows and feeds over HTTP, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from api.app import create_app
+from api.db.models import Playlist
+from api.db.session import session_factory, transaction
+from museed.settings import Settings
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+async def client(db_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(database_url=db_url, milvus_uri=str(tmp_path / "m.db"))
+    app = create_app(settings=settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://museed.test") as c:
+            yield c
+
+
+async def user(client: httpx.AsyncClient, name: str) -> dict[str, Any]:
+    """A signed-up, logged-in user: {"id", "headers"}."""
+    creds = {"email": f"{name}-{uuid.uuid4().hex[:6]}@example.org", "password": "a long enough password"}
+    made = await client.post("/api/auth/signup", json={**creds, "display_name": name})
+    tokens = (await client.post("/api/auth/login", json=creds)).json()
+    return {"id": made.json()["id"], "headers": {"Authorization": f"Bearer {tokens['access_token']}"}}
+
+
+def playlist(db_url: str, owner_id: str, title: str, visibility: str) -> str:
+    """A stored (empty) playlist; generation itself is covered by test_api."""
+    with transaction(session_factory(db_url)) as s:
+        p = Playlist(title=title, owner_id=owner_id, visibility=visibility, seed_track_ids=[], recipe={})
+        s.add(p)
+        s.flush()
+        return p.id
+
+
+async def test_likes_are_idempotent_and_feed_sorts_by_them(client: httpx.AsyncClient, db_url: str) -> None:
+    ada, bob, cy = await user(client, "ada"), await user(client, "bob"), await user(client, "cy")
+    older = playlist(db_url, ada["id"], "older", "public")
+    newer = playlist(db_url, ada["id"], "newer", "public")
+    private = playlist(db_url, ada["id"], "secret", "private")
+    for who in (bob, cy):
+        for _ in range(2):  # twice: still one like
+            assert (await client.put(f"/api/playlists/{older}/like", headers=who["headers"])).status_code == 204
+    feed = (await client.get("/api/feed", params={"sort": "liked"})).json()
+    assert [p["id"] for p in feed][:2] == [older, newer] and feed[0]["likes"] == 2
+    assert private not in {p["id"] for p in feed}
+    recent = (await client.get("/api/feed")).json()
+    assert [p["id"] for p in recent][:2] == [newer, older]
+    # unlike, twice: no error, one like left
+    for _ in range(2):
+        assert (await client.delete(f"/api/playlists/{older}/like", headers=cy["headers"])).status_code == 204
+    assert next(p for p in (await client.get("/api/feed")).json() if p["id"] == older)["likes"] == 1
+    # someone else's private playlist cannot be liked or saved, and its existence does not leak
+    for verb in ("like", "save"):
+        resp = await client.put(f"/api/playlists/{private}/{verb}", headers=bob["headers"])
+        assert resp.status_code == 404 and resp.headers["content-type"].startswith(PROBLEM)
+    assert (await client.put(f"/api/playlists/{older}/like")).status_code == 401
+    assert (await client.put(f"/api/playlists/{'0' * 32}/like", headers=bob["headers"])).status_code == 404
+
+
+async def test_saves_are_bookmarks(client: httpx.AsyncClient, db_url: str) -> None:
+    ada, bob = await user(client, "ada"), await user(client, "bob")
+    pid = playlist(db_url, ada["id"], "to keep", "public")
+    for _ in range(2):
+        assert (await client.put(f"/api/playlists/{pid}/save", headers=bob["headers"])).status_code == 204
+    saved = (await client.get("/api/users/me/saved", headers=bob["headers"])).json()
+    assert [p["id"] for p in saved] == [pid]
+    # the owner renames and then unpublishes: the bookmark follows, then disappears from bob's list
+    await client.patch(f"/api/playlists/{pid}", json={"title": "renamed"}, headers=ada["headers"])
+    assert (await client.get("/api/users/me/saved", headers=bob["headers"])).json()[0]["title"] == "renamed"
+    await client.patch(f"/api/playlists/{pid}", json={"visibility": "private"}, headers=ada["headers"])
+    assert (await client.get("/api/users/me/saved", headers=bob["headers"])).json() == []
+    assert (await client.get("/api/users/me/saved")).status_code == 401
+
+
+async def test_follows_lists_and_following_feed(client: httpx.AsyncClient, db_url: str) -> None:
+    ada, bob, cy = await user(client, "ada"), await user(client, "bob"), await user(client, "cy")
+    for _ in range(2):
+        assert (await client.put(f"/api/users/{ada['id']}/follow", headers=bob["headers"])).status_code == 204
+    assert (await client.put(f"/api/users/{ada['id']}/follow", headers=cy["headers"])).status_code == 204
+    followers = (await client.get(f"/api/users/{ada['id']}/followers")).json()
+    assert {f["id"] for f in followers} == {bob["id"], cy["id"]} and all("email" not in f for f in followers)
+    assert [f["id"] for f in (await client.get(f"/api/users/{bob['id']}/following")).json()] == [ada["id"]]
+
+    self_follow = await client.put(f"/api/users/{bob['id']}/follow", headers=bob["headers"])
+    assert self_follow.status_code == 422 and "yourself" in self_follow.json()["detail"]
+    assert (await client.put(f"/api/users/{'a' * 32}/follow", headers=bob["headers"])).status_code == 404
+    assert (await client.put("/api/users/not-an-id/follow", headers=bob["headers"])).status_code == 422
+    assert (await client.put(f"/api/users/{ada['id']}/follow")).status_code == 401
+
+    public = playlist(db_url, ada["id"], "ada public", "public")
+    playlist(db_url, ada["id"], "ada private", "private")
+    playlist(db_url, cy["id"], "cy public", "public")
+    feed = (await client.get("/api/feed/following", headers=bob["headers"])).json()
+    assert [p["id"] for p in feed] == [public]  # only followed users' public playlists
+
+    assert (await client.delete(f"/api/users/{ada['id']}/follow", headers=bob["headers"])).status_code == 204
+    assert (await client.delete(f"/api/users/{ada['id']}/follow", headers=bob["headers"])).status_code == 204
+    assert (await client.get("/api/feed/following", headers=bob["headers"])).json() == []
+    assert [f["id"] for f in (await client.get(f"/api/users/{ada['id']}/followers")).json()] == [cy["id"]]

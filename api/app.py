@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from prometheus_fastapi_instrumentator import Instrumentator
 from sqlalchemy import text
 
+from api.badges.endpoints import router as badges_router
 from api.db.session import session_factory
 from api.errors import install_error_handlers
 from api.playlists.endpoints import router as playlists_router
@@ -112,4 +113,5 @@ def create_app(settings: Settings | None = None, track_index: TrackIndex | None 
     app.include_router(tracks_router)
     app.include_router(playlists_router)
     app.include_router(social_router)
+    app.include_router(badges_router)
     return app

@@ -110,3 +110,80 @@ async def test_follows_lists_and_following_feed(client: httpx.AsyncClient, db_ur
     assert (await client.delete(f"/api/users/{ada['id']}/follow", headers=bob["headers"])).status_code == 204
     assert (await client.get("/api/feed/following", headers=bob["headers"])).json() == []
     assert [f["id"] for f in (await client.get(f"/api/users/{ada['id']}/followers")).json()] == [cy["id"]]
+
+
+def catalog_rows(db_url: str) -> list[tuple[int, str]]:
+    """Five tracks of five root genres (plus a sixth root with none), loaded straight into the catalog tables."""
+    from api.db.models import Artist, Genre, Track
+
+    roots = [(12, "Rock"), (15, "Electronic"), (2, "International"), (4, "Jazz"), (5, "Classical"), (13, "Easy")]
+    tracks = [(100 + i, title) for i, (_, title) in enumerate(roots[:5])]
+    with transaction(session_factory(db_url)) as s:
+        s.add_all(Genre(genre_id=g, title=t, parent=0, top_level=g, n_tracks=1) for g, t in roots)
+        s.add(Artist(artist_id=1, name="Someone"))
+        s.flush()
+        s.add_all(
+            Track(
+                track_id=tid,
+                title=f"t{tid}",
+                artist_id=1,
+                genre_top=g,
+                genre_top_source="listed",
+                genres=[],
+                genres_all=[],
+            )
+            for tid, g in tracks
+        )
+    return tracks
+
+
+def playlist_with(db_url: str, owner_id: str, track_ids: list[int], visibility: str) -> str:
+    from api.db.models import PlaylistTrack
+
+    pid = playlist(db_url, owner_id, "mix", visibility)
+    with transaction(session_factory(db_url)) as s:
+        s.add_all(PlaylistTrack(playlist_id=pid, position=i, track_id=t, score=0.5) for i, t in enumerate(track_ids))
+    return pid
+
+
+async def test_badges_genre_mix_and_avatar(client: httpx.AsyncClient, db_url: str) -> None:
+    tracks = catalog_rows(db_url)
+    ada = await user(client, "ada")
+    ids = [t for t, _ in tracks]
+    private = playlist_with(db_url, ada["id"], ids, "private")  # all five genres
+    public = playlist_with(db_url, ada["id"], [ids[0], ids[0], ids[1]], "public")  # Rock x2, Electronic
+    assert (await client.get(f"/api/users/{ada['id']}/badges")).json() == []
+
+    # the publish event evaluates the rules: each badge once
+    for _ in range(2):
+        resp = await client.patch(f"/api/playlists/{public}", json={"visibility": "public"}, headers=ada["headers"])
+        assert resp.status_code == 200
+    earned = [b["badge"] for b in (await client.get(f"/api/users/{ada['id']}/badges")).json()]
+    assert sorted(earned) == ["first_playlist", "first_public_playlist", "five_genres_explored"]
+
+    # ten likes from ten other listeners
+    for i in range(10):
+        fan = await user(client, f"fan{i}")
+        await client.put(f"/api/playlists/{public}/like", headers=fan["headers"])
+    earned = [b["badge"] for b in (await client.get(f"/api/users/{ada['id']}/badges")).json()]
+    assert "ten_likes_received" in earned and len(earned) == len(set(earned)) == 4
+
+    # genre mix: others see public playlists only; the owner sees everything; every root genre listed
+    theirs = {g["genre"]: g for g in (await client.get(f"/api/users/{ada['id']}/genres")).json()}
+    assert len(theirs) == 6 and theirs["Easy"]["tracks"] == 0
+    assert theirs["Rock"]["tracks"] == 2 and theirs["Electronic"]["tracks"] == 1 and theirs["Jazz"]["tracks"] == 0
+    assert abs(sum(g["share"] for g in theirs.values()) - 1.0) < 1e-3
+    own = {g["genre"]: g for g in (await client.get(f"/api/users/{ada['id']}/genres", headers=ada["headers"])).json()}
+    assert own["Rock"]["tracks"] == 3 and own["Jazz"]["tracks"] == 1
+
+    # avatar: SVG, deterministic, changes when the public mix changes
+    first = await client.get(f"/api/users/{ada['id']}/avatar.svg")
+    assert first.status_code == 200 and first.headers["content-type"].startswith("image/svg+xml")
+    assert first.text.startswith("<svg") and "Rock 67%" in first.text
+    assert (await client.get(f"/api/users/{ada['id']}/avatar.svg")).text == first.text
+    await client.patch(f"/api/playlists/{private}", json={"visibility": "public"}, headers=ada["headers"])
+    changed = await client.get(f"/api/users/{ada['id']}/avatar.svg")
+    assert changed.text != first.text and "Jazz" in changed.text
+    other = await user(client, "bob")
+    assert (await client.get(f"/api/users/{other['id']}/avatar.svg")).text != changed.text
+    assert (await client.get(f"/api/users/{'b' * 32}/avatar.svg")).status_code == 404

@@ -174,3 +174,13 @@ class PlaylistSave(Base):
         ForeignKey("playlists.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class UserBadge(Base):
+    """A badge a user earned (awarded once)."""
+
+    __tablename__ = "user_badges"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    badge: Mapped[str] = mapped_column(String(64), primary_key=True)
+    awarded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials
 
+from api.badges.repository import BadgeRepository
+from api.badges.service import BadgeService
 from api.db.models import User
 from api.deps import CurrentUser, IndexDep, SessionDep, bearer_scheme, get_current_user
 from api.errors import PROBLEM_RESPONSE
@@ -52,7 +54,9 @@ def create_playlist(body: PlaylistCreate, user: CurrentUser, session: SessionDep
     """Average the seeds' vectors, search the track index (optionally within a genre), drop the seeds,
     join titles/artists/genres from the catalog, store the playlist (private) and return it ordered by
     similarity."""
-    return PlaylistService(PlaylistRepository(session), index).create(body, user)
+    out = PlaylistService(PlaylistRepository(session), index).create(body, user)
+    BadgeService(BadgeRepository(session)).evaluate(user.id)
+    return out
 
 
 @router.get("", response_model=list[PlaylistSummary], responses={401: PROBLEM_RESPONSE}, summary="My playlists")
@@ -79,7 +83,9 @@ def update_playlist(
     playlist_id: PlaylistId, body: PlaylistUpdate, user: CurrentUser, session: SessionDep
 ) -> PlaylistOut:
     """Change the title and/or visibility (private | public); owner only."""
-    return PlaylistService(PlaylistRepository(session)).update(playlist_id, body, user)
+    out = PlaylistService(PlaylistRepository(session)).update(playlist_id, body, user)
+    BadgeService(BadgeRepository(session)).evaluate(user.id)
+    return out
 
 
 @router.put(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from api.badges.repository import BadgeRepository
+from api.badges.service import BadgeService
 from api.db.models import Playlist, PlaylistLike, PlaylistSave, User
 from api.errors import NotFound, Unprocessable
 from api.playlists.repository import PlaylistRepository
@@ -36,12 +38,14 @@ class SocialService:
         self.repo = repo
         self.playlists = PlaylistService(playlists)
         self.users = users
+        self.badges = BadgeService(BadgeRepository(repo.session))
 
     def _edge(self, model: Edge, user: User, playlist_id: str, on: bool) -> None:
         # only playlists the user can see: no liking someone's private playlist by guessing its id
-        self.playlists.readable(playlist_id, user)
+        playlist = self.playlists.readable(playlist_id, user)
         if on:
-            self.repo.add_edge(model, user.id, playlist_id)
+            if self.repo.add_edge(model, user.id, playlist_id) and model is PlaylistLike and playlist.owner_id:
+                self.badges.evaluate(playlist.owner_id)
         else:
             self.repo.remove_edge(model, user.id, playlist_id)
 
@@ -65,7 +69,8 @@ class SocialService:
             raise Unprocessable("you cannot follow yourself")
         self._user(followee_id)
         if on:
-            self.repo.follow(user.id, followee_id)
+            if self.repo.follow(user.id, followee_id):
+                self.badges.evaluate(user.id)
         else:
             self.repo.unfollow(user.id, followee_id)
 

@@ -1,0 +1,147 @@
+"""Badge rules, the genre mix behind the pie chart and the genre avatar."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from api.badges.repository import BadgeRepository
+
+
+@dataclass(frozen=True)
+class BadgeRule:
+    """A badge and the condition that earns it."""
+
+    title: str
+    description: str
+    earned: Callable[[BadgeRepository, str], bool]
+
+
+RULES: dict[str, BadgeRule] = {
+    "first_playlist": BadgeRule("First playlist", "Made a first playlist", lambda r, u: r.playlists(u) >= 1),
+    "first_public_playlist": BadgeRule(
+        "Curator", "Published a first playlist", lambda r, u: r.playlists(u, public_only=True) >= 1
+    ),
+    "ten_likes_received": BadgeRule(
+        "Crowd pleaser", "Playlists liked 10 times by others", lambda r, u: r.likes_received(u) >= 10
+    ),
+    "five_genres_explored": BadgeRule(
+        "Explorer", "Playlists spanning 5 top-level genres", lambda r, u: r.distinct_genres(u) >= 5
+    ),
+    "five_follows": BadgeRule("Social", "Follows 5 listeners", lambda r, u: r.following(u) >= 5),
+}
+
+
+class Badge(BaseModel):
+    """An earned badge."""
+
+    badge: str
+    title: str
+    description: str
+    awarded_at: datetime
+
+
+class GenreShare(BaseModel):
+    """One slice of the genre pie chart."""
+
+    genre_id: int
+    genre: str
+    tracks: int
+    share: float
+
+
+class BadgeService:
+    """Awards badges and describes a user's genre mix."""
+
+    def __init__(self, repo: BadgeRepository) -> None:
+        self.repo = repo
+
+    def evaluate(self, user_id: str) -> list[str]:
+        """Award every badge whose rule now holds and that the user lacks; returns the new ones (idempotent)."""
+        have = {b.badge for b in self.repo.awarded(user_id)}
+        new = [name for name, rule in RULES.items() if name not in have and rule.earned(self.repo, user_id)]
+        for name in new:
+            self.repo.award(user_id, name)
+        return new
+
+    def badges(self, user_id: str) -> list[Badge]:
+        """The user's badges, oldest first."""
+        return [
+            Badge(
+                badge=b.badge,
+                title=RULES[b.badge].title,
+                description=RULES[b.badge].description,
+                awarded_at=b.awarded_at,
+            )
+            for b in self.repo.awarded(user_id)
+            if b.badge in RULES
+        ]
+
+    def genre_mix(self, user_id: str, public_only: bool) -> list[GenreShare]:
+        """Track counts per top-level genre (every root genre listed, zeros included), shares summing to 1."""
+        counts = self.repo.genre_counts(user_id, public_only)
+        total = sum(counts.values())
+        return [
+            GenreShare(
+                genre_id=gid,
+                genre=title,
+                tracks=counts.get(title, 0),
+                share=round(counts.get(title, 0) / total, 4) if total else 0.0,
+            )
+            for gid, title in self.repo.top_level_genres()
+        ]
+
+
+def _genre_colour(genre_id: int) -> str:
+    """A stable colour per genre: the hue from its id, so every user's chart uses the same palette."""
+    hue = (genre_id * 137.508) % 360  # golden-angle steps keep neighbouring ids apart
+    return f"hsl({hue:.0f}, 65%, 55%)"
+
+
+def avatar_svg(user_id: str, mix: list[GenreShare], size: int = 128) -> str:
+    """A deterministic SVG avatar: a ring of the user's genre shares around a face pattern seeded by their id.
+
+    Same user and same mix -> the same bytes; a changed mix changes the ring."""
+    digest = hashlib.sha256(user_id.encode()).digest()
+    c = size / 2
+    r_out, r_in = size * 0.48, size * 0.34
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" viewBox="0 0 {size} {size}">',
+        f'<circle cx="{c}" cy="{c}" r="{r_out:.1f}" fill="#e8e8ec"/>',
+    ]
+    angle = -math.pi / 2
+    for g in mix:
+        if g.share <= 0:
+            continue
+        sweep = 2 * math.pi * g.share
+        if g.share >= 0.9999:  # a full circle cannot be drawn as one arc
+            parts.append(f'<circle cx="{c}" cy="{c}" r="{r_out:.1f}" fill="{_genre_colour(g.genre_id)}"/>')
+            break
+        x1, y1 = c + r_out * math.cos(angle), c + r_out * math.sin(angle)
+        x2, y2 = c + r_out * math.cos(angle + sweep), c + r_out * math.sin(angle + sweep)
+        large = 1 if sweep > math.pi else 0
+        parts.append(
+            f'<path d="M{c},{c} L{x1:.2f},{y1:.2f} A{r_out:.1f},{r_out:.1f} 0 {large} 1 {x2:.2f},{y2:.2f} Z" '
+            f'fill="{_genre_colour(g.genre_id)}"><title>{g.genre} {g.share:.0%}</title></path>'
+        )
+        angle += sweep
+    # the inner disc: a 5x5 mirrored identicon from the user id (who), inside the genre ring (what they play)
+    parts.append(f'<circle cx="{c}" cy="{c}" r="{r_in:.1f}" fill="#ffffff"/>')
+    cell = r_in * 1.2 / 5
+    x0 = c - cell * 2.5
+    hue = digest[0] * 360 / 255
+    for row in range(5):
+        for col in range(3):
+            if digest[1 + row * 3 + col] % 2:
+                for cc in {col, 4 - col}:
+                    parts.append(
+                        f'<rect x="{x0 + cc * cell:.2f}" y="{x0 + row * cell:.2f}" width="{cell:.2f}" '
+                        f'height="{cell:.2f}" fill="hsl({hue:.0f}, 45%, 40%)"/>'
+                    )
+    parts.append("</svg>")
+    return "".join(parts)

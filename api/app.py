@@ -19,6 +19,8 @@ from api.playlists.endpoints import router as playlists_router
 from api.ratelimit import RateLimiter
 from api.social.endpoints import router as social_router
 from api.tracks.endpoints import router as tracks_router
+from api.uploads.endpoints import router as uploads_router
+from api.uploads.service import UploadEmbedder
 from api.users.endpoints import auth_router, users_router
 from indexing.milvus_index import TrackIndex
 from museed.logging import configure_logging
@@ -33,8 +35,37 @@ def _operation_id(route: Any) -> str:
     return f"{tag}-{route.name}"
 
 
-def create_app(settings: Settings | None = None, track_index: TrackIndex | None = None) -> FastAPI:
-    """Build the MUSEED FastAPI app; `track_index` lets tests hand in an index they opened themselves."""
+def _upload_embedder(settings: Settings, encoder: Any | None, index: TrackIndex | None) -> UploadEmbedder | None:
+    """The encoder for uploads, only when it makes vectors comparable with the served index."""
+    if encoder is None and not settings.serve_uploads:
+        return None
+    try:
+        if encoder is None:
+            from embedding.encoders import load_encoder
+
+            encoder = load_encoder(settings.encoder, settings=settings)
+    except Exception as exc:
+        log.error("upload encoder unavailable; uploads disabled", spec=settings.encoder, error=str(exc))
+        return None
+    from embedding.job import manifest_for
+
+    served = index.current_collection() if index is not None else None
+    expected = manifest_for(encoder).vector_set_id
+    if served is not None and f"_{expected}_" not in served:
+        # vectors of another encoder would sit in a different space: refuse rather than return nonsense
+        log.error(
+            "upload encoder does not match the served vectors; uploads disabled",
+            encoder=encoder.encoder_id,
+            collection=served,
+        )
+        return None
+    return UploadEmbedder(encoder, settings)
+
+
+def create_app(
+    settings: Settings | None = None, track_index: TrackIndex | None = None, encoder: Any | None = None
+) -> FastAPI:
+    """Build the MUSEED FastAPI app; `track_index` and `encoder` let tests hand in ones they made themselves."""
     settings = settings or get_settings()
     configure_logging(json_logs=settings.log_json)
 
@@ -57,6 +88,7 @@ def create_app(settings: Settings | None = None, track_index: TrackIndex | None 
             except Exception as exc:  # the API still serves catalog reads; /readyz reports the problem
                 log.error("vector index unavailable", uri=settings.milvus_target, error=str(exc))
                 app.state.track_index = None
+        app.state.upload_embedder = _upload_embedder(settings, encoder, app.state.track_index)
         log.info("museed api started", db=settings.sqlalchemy_url.split("@")[-1], milvus=settings.milvus_target)
         yield
         if owned is not None:
@@ -114,4 +146,5 @@ def create_app(settings: Settings | None = None, track_index: TrackIndex | None 
     app.include_router(playlists_router)
     app.include_router(social_router)
     app.include_router(badges_router)
+    app.include_router(uploads_router)
     return app

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     segment_seconds: float = 10.0
     segments_per_track: int = 3
     max_upload_bytes: int = 30 * 1024 * 1024
+    max_upload_seconds: float = 900.0  # longer uploads are refused (413)
+    # decode+embed jobs running at once; more wait up to upload_wait_seconds, then get 503
+    # load the encoder in the API process for uploads (off for processes that only serve library seeds)
+    serve_uploads: bool = True
+    upload_concurrency: int = 2
+    upload_wait_seconds: float = 10.0
 
     secret_key: SecretStr = SecretStr(_PLACEHOLDER_SECRET)
     access_token_minutes: int = 15

@@ -62,8 +62,19 @@ def stack(
     index = TrackIndex(uri, alias=unique_alias)
     index.build(vs, track_metadata(catalog))
     request.addfinalizer(index.close)
-    settings = Settings(database_url=url, milvus_uri=uri, milvus_alias=unique_alias)
-    return {"settings": settings, "index": index, "vectors": vs, "catalog": catalog}
+    settings = Settings(
+        database_url=url,
+        milvus_uri=uri,
+        milvus_alias=unique_alias,
+        # the library's segment policy (see small_vectors): uploads must be embedded the same way
+        segment_seconds=2.0,
+        segments_per_track=2,
+        max_upload_bytes=2 * 1024 * 1024,
+    )
+    from embedding.encoders import load_encoder
+
+    encoder = load_encoder("small:0", settings=settings)
+    return {"settings": settings, "index": index, "vectors": vs, "catalog": catalog, "encoder": encoder}
 
 
 async def signed_in(client: httpx.AsyncClient, name: str) -> dict[str, str]:
@@ -78,7 +89,7 @@ async def signed_in(client: httpx.AsyncClient, name: str) -> dict[str, str]:
 @pytest.fixture
 async def client(stack: dict[str, Any]) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client signed in as a fresh user (`client.headers` carries the bearer token)."""
-    app = create_app(settings=stack["settings"], track_index=stack["index"])
+    app = create_app(settings=stack["settings"], track_index=stack["index"], encoder=stack["encoder"])
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://museed.test") as c:
@@ -286,3 +297,77 @@ async def test_track_audio_streams_with_ranges(client: httpx.AsyncClient, stack:
     assert part.status_code == 206 and part.content == full.content[100:200]
     assert part.headers["content-range"] == f"bytes 100-199/{len(full.content)}"
     assert (await client.get("/api/tracks/999999999/audio")).status_code == 404
+
+
+async def test_upload_of_a_reencoded_library_track_finds_it_first(
+    client: httpx.AsyncClient, stack: dict[str, Any], tmp_path: Path
+) -> None:
+    import soundfile as sf
+
+    tid = int(stack["catalog"].with_audio().index[5])
+    audio, sr = sf.read(stack["catalog"].tracks.loc[tid, "audio_path"], dtype="float32")
+    flac = tmp_path / "my demo.flac"
+    sf.write(flac, 0.8 * audio, sr, format="FLAC")  # another codec and a gain change
+    resp = await client.post("/api/uploads", files={"file": ("my demo.flac", flac.read_bytes(), "audio/flac")})
+    assert resp.status_code == 201, resp.text
+    up = resp.json()
+    assert up["encoder_id"] == stack["encoder"].encoder_id and up["duration_seconds"] > 3
+    assert [u["id"] for u in (await client.get("/api/uploads")).json()] == [up["id"]]
+
+    made = await client.post("/api/playlists", json={"seed_upload_id": up["id"], "size": 5})
+    assert made.status_code == 201, made.text
+    body = made.json()
+    assert body["tracks"][0]["track_id"] == tid and body["tracks"][0]["score"] > 0.99
+    assert body["seed_upload_id"] == up["id"] and body["seed_tracks"] == []
+    assert body["title"] == "Like “my demo.flac”"
+    # creators can ask to leave the near-duplicate out
+    fresh = await client.post(
+        "/api/playlists", json={"seed_upload_id": up["id"], "size": 5, "exclude_near_duplicates": True}
+    )
+    assert tid not in [t["track_id"] for t in fresh.json()["tracks"]]
+
+    # the upload is private: another user can neither seed with it, nor see, nor delete it
+    other = await signed_in(client, "someone-else")
+    assert (await client.post("/api/playlists", json={"seed_upload_id": up["id"]}, headers=other)).status_code == 404
+    assert (await client.get("/api/uploads", headers=other)).json() == []
+    assert (await client.delete(f"/api/uploads/{up['id']}", headers=other)).status_code == 404
+    assert (await client.delete(f"/api/uploads/{up['id']}")).status_code == 204
+    assert (await client.post("/api/playlists", json={"seed_upload_id": up["id"]})).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("name", "payload", "status", "reason"),
+    [
+        ("empty.mp3", b"", 422, "empty"),
+        ("notes.mp3", b"these are not the sounds you are looking for" * 50, 422, "not_audio"),
+        ("huge.wav", b"\0" * (3 * 1024 * 1024), 413, "too_large"),
+        ("script.exe", b"MZ" * 100, 422, "not_audio"),
+    ],
+)
+async def test_bad_uploads_are_refused_and_leave_nothing(
+    client: httpx.AsyncClient, stack: dict[str, Any], name: str, payload: bytes, status: int, reason: str
+) -> None:
+    before = (await client.get("/api/uploads")).json()
+    resp = await client.post("/api/uploads", files={"file": (name, payload, "application/octet-stream")})
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith(PROBLEM) and resp.json()["reason"] == reason
+    assert (await client.get("/api/uploads")).json() == before
+    me = (await client.get("/api/users/me")).json()
+    folder = stack["settings"].data_dir / "uploads" / me["id"]
+    assert not folder.exists() or list(folder.iterdir()) == []
+
+
+async def test_too_short_upload_and_anonymous_upload(client: httpx.AsyncClient, tmp_path: Path) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    short = tmp_path / "blip.wav"
+    sf.write(short, 0.3 * np.sin(np.linspace(0, 800, 22050)).astype("float32"), 44100)  # 0.5 s
+    resp = await client.post("/api/uploads", files={"file": ("blip.wav", short.read_bytes(), "audio/wav")})
+    assert resp.status_code == 422 and resp.json()["reason"] == "too_short"
+    anon = await client.post(
+        "/api/uploads", files={"file": ("blip.wav", short.read_bytes(), "audio/wav")}, headers={"Authorization": ""}
+    )
+    assert anon.status_code == 401
+    missing = await client.post("/api/uploads", data={"nothing": "here"})
+    assert missing.status_code == 422 and missing.headers["content-type"].startswith(PROBLEM)

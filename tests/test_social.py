@@ -20,7 +20,7 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture
 async def client(db_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(database_url=db_url, milvus_uri=str(tmp_path / "m.db"))
+    settings = Settings(database_url=db_url, milvus_uri=str(tmp_path / "m.db"), serve_uploads=False)
     app = create_app(settings=settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -21,6 +21,7 @@ async def client(db_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient
     settings = Settings(
         database_url=db_url,
         milvus_uri=str(tmp_path / "m.db"),
+        serve_uploads=False,
         secret_key="test-secret-not-the-placeholder-0123456789",  # type: ignore[arg-type]
         login_rate_limit="3/minute",
     )

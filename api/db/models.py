@@ -184,3 +184,20 @@ class UserBadge(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     badge: Mapped[str] = mapped_column(String(64), primary_key=True)
     awarded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class Upload(Base):
+    """A user's own audio ("my track"): kept private, reusable as a playlist seed."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_public_id)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    stored_path: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    duration_seconds: Mapped[float] = mapped_column(Float)
+    encoder_id: Mapped[str] = mapped_column(String(200))
+    # the embedding, so the upload can seed playlists without decoding it again
+    vector: Mapped[list[float]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

@@ -5,18 +5,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class PlaylistCreate(BaseModel):
-    """A playlist request: 1..10 library seed tracks (their vectors are averaged), a size, an optional genre."""
+    """A playlist request: 1..10 library seed tracks (their vectors are averaged) or one of your uploads, a size,
+    an optional genre."""
 
     model_config = ConfigDict(extra="forbid")
 
-    seed_track_ids: list[int] = Field(min_length=1, max_length=10, description="library track ids (1..10)")
+    seed_track_ids: list[int] = Field(
+        default_factory=list, max_length=10, description="library track ids (1..10); or give seed_upload_id"
+    )
+    seed_upload_id: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{32}$", description="one of your uploads, instead of seed_track_ids"
+    )
     size: int = Field(default=20, ge=1, le=100, description="number of tracks in the playlist")
     genre: str | None = Field(default=None, min_length=1, max_length=64, description="top-level genre filter")
     title: str | None = Field(default=None, min_length=1, max_length=200)
+    exclude_near_duplicates: bool = Field(
+        default=False, description="drop tracks nearly identical to the seed (cosine >= 0.995)"
+    )
 
     @field_validator("seed_track_ids")
     @classmethod
@@ -26,6 +35,12 @@ class PlaylistCreate(BaseModel):
         if any(t <= 0 for t in v):
             raise ValueError("track ids are positive integers")
         return v
+
+    @model_validator(mode="after")
+    def _one_seed_kind(self) -> PlaylistCreate:
+        if bool(self.seed_track_ids) == bool(self.seed_upload_id):
+            raise ValueError("give either seed_track_ids (1..10 library tracks) or seed_upload_id, not both or none")
+        return self
 
 
 class TrackBrief(BaseModel):
@@ -97,5 +112,6 @@ class PlaylistOut(BaseModel):
     updated_at: datetime
     visibility: str
     seed_tracks: list[TrackBrief]
+    seed_upload_id: str | None = None
     recipe: dict[str, Any]
     tracks: list[PlaylistEntry]

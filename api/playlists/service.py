@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import structlog
 
-from api.db.models import Playlist, PlaylistTrack, Track, User
+from api.db.models import Playlist, PlaylistTrack, Track, Upload, User
 from api.errors import Forbidden, NotFound, Unprocessable
 from api.playlists.repository import PlaylistRepository
 from api.playlists.schemas import (
@@ -20,6 +20,8 @@ from api.playlists.schemas import (
 from indexing.milvus_index import TrackIndex
 
 log = structlog.get_logger("museed.playlists")
+#: cosine at which a track counts as the same recording as the seed (re-encodes, excerpts)
+NEAR_DUPLICATE = 0.995
 
 
 def brief(track: Track) -> TrackBrief:
@@ -54,18 +56,27 @@ class PlaylistService:
     def create(self, request: PlaylistCreate, owner: User) -> PlaylistOut:
         """Generate and store a (private) playlist for `request`, owned by `owner`."""
         assert self.index is not None, "creating playlists needs the track index"
-        seeds = self.repo.tracks_by_id(request.seed_track_ids)
-        unknown = [t for t in request.seed_track_ids if t not in seeds]
-        if unknown:
-            raise Unprocessable(f"unknown seed track ids: {unknown}", unknown_track_ids=unknown)
-        vectors = self.index.get_vectors(request.seed_track_ids)
-        missing = [t for t in request.seed_track_ids if t not in vectors]
-        if missing:
-            raise Unprocessable(
-                f"seed tracks without an embedding (their audio could not be decoded or was not embedded): {missing}",
-                unembedded_track_ids=missing,
-            )
-        query = seed_vector([vectors[t] for t in request.seed_track_ids])
+        seeds: dict[int, Track] = {}
+        upload: Upload | None = None
+        if request.seed_upload_id:
+            upload = self.repo.session.get(Upload, request.seed_upload_id)
+            if upload is None or upload.owner_id != owner.id:  # others' uploads are private: same answer as absent
+                raise NotFound(f"no upload {request.seed_upload_id!r}")
+            query = seed_vector([np.asarray(upload.vector, dtype=np.float32)])
+        else:
+            seeds = self.repo.tracks_by_id(request.seed_track_ids)
+            unknown = [t for t in request.seed_track_ids if t not in seeds]
+            if unknown:
+                raise Unprocessable(f"unknown seed track ids: {unknown}", unknown_track_ids=unknown)
+            vectors = self.index.get_vectors(request.seed_track_ids)
+            missing = [t for t in request.seed_track_ids if t not in vectors]
+            if missing:
+                raise Unprocessable(
+                    "seed tracks without an embedding (their audio could not be decoded or was not embedded): "
+                    f"{missing}",
+                    unembedded_track_ids=missing,
+                )
+            query = seed_vector([vectors[t] for t in request.seed_track_ids])
         plan = self.index.current_plan()
         collection = self.index.current_collection()
 
@@ -80,6 +91,8 @@ class PlaylistService:
                 track = rows.get(h.track_id)
                 if track is None:
                     log.warning("indexed track missing from the catalog DB", track_id=h.track_id)
+                elif request.exclude_near_duplicates and h.score >= NEAR_DUPLICATE:
+                    pass
                 elif len(chosen) < request.size:
                     chosen.append((track, h.score))
                 exclude.append(h.track_id)
@@ -87,13 +100,19 @@ class PlaylistService:
                 break
 
         seed_rows = [seeds[t] for t in request.seed_track_ids]
-        title = request.title or _default_title(seed_rows, request.genre)
+        if upload is not None:
+            title = request.title or f"Like “{upload.filename}”" + (f" ({request.genre})" if request.genre else "")
+        else:
+            title = request.title or _default_title(seed_rows, request.genre)
         playlist = Playlist(
             title=title,
             owner_id=owner.id,
             seed_track_ids=list(request.seed_track_ids),
             recipe={
                 "seed_track_ids": list(request.seed_track_ids),
+                "seed_upload_id": request.seed_upload_id,
+                "upload_encoder_id": upload.encoder_id if upload else None,
+                "exclude_near_duplicates": request.exclude_near_duplicates,
                 "size": request.size,
                 "genre": request.genre,
                 "collection": collection,
@@ -184,6 +203,7 @@ class PlaylistService:
             updated_at=playlist.updated_at,
             visibility=playlist.visibility,
             seed_tracks=[brief(t) for t in seeds],
+            seed_upload_id=(playlist.recipe or {}).get("seed_upload_id"),
             recipe=playlist.recipe,
             tracks=[
                 PlaylistEntry(position=i, score=round(float(s), 6), **brief(t).model_dump())

@@ -1,0 +1,74 @@
+"""HTTP routes of uploads."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Path, Query, Request, Response, UploadFile, status
+
+from api.deps import CurrentUser, SessionDep, SettingsDep
+from api.errors import PROBLEM_RESPONSE, PayloadTooLarge
+from api.uploads.schemas import UploadOut
+from api.uploads.service import UploadService
+
+router = APIRouter(prefix="/api/uploads", tags=["uploads"])
+UploadId = Annotated[str, Path(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: PROBLEM_RESPONSE,
+    404: PROBLEM_RESPONSE,
+    413: PROBLEM_RESPONSE,
+    422: PROBLEM_RESPONSE,
+    503: PROBLEM_RESPONSE,
+}
+
+
+def _read_bounded(file: UploadFile, limit: int) -> bytes:
+    """The upload's bytes, refusing (413) as soon as more than `limit` arrive."""
+    chunks, total = [], 0
+    while chunk := file.file.read(1 << 20):
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLarge(
+                f"the file is larger than the {limit // (1024 * 1024)} MiB upload limit", reason="too_large"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=UploadOut, responses=_ERRORS, summary="Upload my track"
+)
+def upload(
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File(description="audio: mp3, ogg, flac, wav, m4a ...")],
+) -> UploadOut:
+    """Decode and embed your own audio with the library's encoder; it stays private to you and can seed
+    playlists (`seed_upload_id`). Bad audio gets 422 with a `reason`, oversize 413, a busy encoder 503."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + 64 * 1024:
+        raise PayloadTooLarge("the request is larger than the upload limit", reason="too_large")
+    data = _read_bounded(file, settings.max_upload_bytes)
+    service = UploadService(session, settings, request.app.state.upload_embedder)
+    return service.create(user, file.filename or "upload", data)
+
+
+@router.get("", response_model=list[UploadOut], responses=_ERRORS, summary="My uploads")
+def my_uploads(
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    limit: int = Query(default=50, ge=1, le=200),
+    offset: int = Query(default=0, ge=0),
+) -> list[UploadOut]:
+    """Your uploads, newest first."""
+    return UploadService(session, settings, None).list(user, limit, offset)
+
+
+@router.delete("/{upload_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS, summary="Delete")
+def delete_upload(upload_id: UploadId, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> Response:
+    """Delete one of your uploads and its audio."""
+    UploadService(session, settings, None).delete(upload_id, user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,142 @@
+"""Upload rules: bounded size and duration, decode + embed off the event loop under a concurrency cap, nothing
+half-written on failure."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.db.models import Upload, User
+from api.errors import NotFound, PayloadTooLarge, ServiceUnavailable, Unprocessable
+from api.uploads.schemas import UploadOut
+from embedding.audio import AudioError, AudioLimits, load_segments
+from museed.settings import Settings
+
+log = structlog.get_logger("museed.uploads")
+AUDIO_SUFFIXES = {".mp3", ".ogg", ".oga", ".flac", ".wav", ".m4a", ".aac", ".opus", ".aiff", ".aif"}
+
+
+def upload_out(u: Upload) -> UploadOut:
+    """The API view of an upload."""
+    return UploadOut(
+        id=u.id,
+        filename=u.filename,
+        size_bytes=u.size_bytes,
+        duration_seconds=u.duration_seconds,
+        encoder_id=u.encoder_id,
+        created_at=u.created_at,
+    )
+
+
+class UploadEmbedder:
+    """Decodes and embeds uploads with the library's encoder and segment policy; at most N at once."""
+
+    def __init__(self, encoder: Any, settings: Settings) -> None:
+        self.encoder = encoder
+        self.settings = settings
+        self._slots = threading.BoundedSemaphore(settings.upload_concurrency)
+
+    def embed(self, data: bytes) -> tuple[list[float], float]:
+        """(L2-normalised vector, duration in seconds) of an upload; AudioError for bad audio."""
+        if not self._slots.acquire(timeout=self.settings.upload_wait_seconds):
+            raise ServiceUnavailable("the upload encoder is busy; try again shortly", headers={"Retry-After": "5"})
+        try:
+            audio = load_segments(
+                data,
+                sample_rate=self.encoder.sample_rate,
+                segment_seconds=self.settings.segment_seconds,
+                n_segments=self.settings.segments_per_track,
+                limits=AudioLimits(max_bytes=self.settings.max_upload_bytes),
+            )
+            if audio.duration_seconds > self.settings.max_upload_seconds:
+                raise PayloadTooLarge(
+                    f"the audio is {audio.duration_seconds:.0f} s long; uploads may be at most "
+                    f"{self.settings.max_upload_seconds:.0f} s",
+                    reason="too_long",
+                )
+            vector = self.encoder.embed_tracks([audio.segments])[0]
+            return [float(x) for x in vector], float(audio.duration_seconds)
+        finally:
+            self._slots.release()
+
+
+class UploadService:
+    """Stores, lists and deletes uploads."""
+
+    def __init__(self, session: Session, settings: Settings, embedder: UploadEmbedder | None) -> None:
+        self.session = session
+        self.settings = settings
+        self.embedder = embedder
+
+    def create(self, owner: User, filename: str, data: bytes) -> UploadOut:
+        """Decode, embed and keep an upload; any failure leaves neither a file nor a row behind."""
+        if self.embedder is None:
+            raise ServiceUnavailable("no audio encoder is loaded in this service; uploads are unavailable")
+        suffix = Path(filename).suffix.lower()
+        if suffix and suffix not in AUDIO_SUFFIXES:
+            raise Unprocessable(
+                f"{filename!r} does not look like audio (allowed: {sorted(AUDIO_SUFFIXES)})", reason="not_audio"
+            )
+        try:
+            vector, duration = self.embedder.embed(data)
+        except AudioError as exc:
+            error = PayloadTooLarge if exc.reason == "too_large" else Unprocessable
+            raise error(f"cannot use this audio: {exc}", reason=exc.reason) from exc
+        upload_id = uuid.uuid4().hex
+        folder = self.settings.data_dir / "uploads" / owner.id
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{upload_id}{suffix or '.bin'}"
+        tmp = folder / f".{upload_id}.part"
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        try:
+            row = Upload(
+                id=upload_id,
+                owner_id=owner.id,
+                filename=Path(filename).name[:255] or "upload",
+                stored_path=str(path),
+                size_bytes=len(data),
+                duration_seconds=duration,
+                encoder_id=self.embedder.encoder.encoder_id,
+                vector=vector,
+            )
+            self.session.add(row)
+            self.session.flush()
+        except Exception:
+            path.unlink(missing_ok=True)  # the row did not make it: do not leave an orphan file
+            raise
+        log.info("upload stored", upload_id=upload_id, owner=owner.id, seconds=round(duration, 1))
+        return upload_out(row)
+
+    def owned(self, upload_id: str, owner: User) -> Upload:
+        """An upload of `owner`; 404 for anyone else's (their existence is not revealed)."""
+        row = self.session.get(Upload, upload_id)
+        if row is None or row.owner_id != owner.id:
+            raise NotFound(f"no upload {upload_id!r}")
+        return row
+
+    def list(self, owner: User, limit: int, offset: int) -> list[UploadOut]:
+        """The owner's uploads, newest first."""
+        rows = self.session.scalars(
+            select(Upload)
+            .where(Upload.owner_id == owner.id)
+            .order_by(Upload.created_at.desc(), Upload.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return [upload_out(u) for u in rows]
+
+    def delete(self, upload_id: str, owner: User) -> None:
+        """Delete the upload and its audio file."""
+        row = self.owned(upload_id, owner)
+        path = Path(row.stored_path)
+        self.session.delete(row)
+        self.session.flush()
+        path.unlink(missing_ok=True)

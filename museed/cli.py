@@ -120,6 +120,37 @@ def embed(
 
 
 @app.command()
+def tag(
+    fma: FmaOpt,
+    out: Annotated[Path, typer.Option("--out", help="tags JSONL to write (multi_axis_analysis_results.jsonl)")],
+    mulan_vectors: Annotated[
+        Path | None, typer.Option("--mulan-vectors", help="vector set made by a MuQ-MuLan audio tower")
+    ] = None,
+    tagger: Annotated[str, typer.Option("--tagger", help="auto | mulan | dsp (auto: MuLan if available)")] = "auto",
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="tag only the first N listed tracks")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="processes for DSP feature extraction")] = 2,
+) -> None:
+    """Tag every track on energy, valence, source and mood style (MuQ-MuLan zero-shot, or the DSP tagger)."""
+    from embedding.encoders import EncoderError
+    from embedding.store import VectorSetError
+    from embedding.tagging import TaggingError, run_tag
+    from museed.catalog import CatalogError
+
+    if tagger not in ("auto", "mulan", "dsp"):
+        raise _fail(f"--tagger must be auto, mulan or dsp, not {tagger!r}")
+    try:
+        with progress_bar("tagging") as update:
+            report = run_tag(
+                fma, out, mulan_vectors=mulan_vectors, tagger=tagger, limit=limit, workers=workers, progress=update
+            )
+    except (CatalogError, EncoderError, TaggingError, VectorSetError) as exc:
+        raise _fail(str(exc)) from exc
+    for line in report.summary_lines():
+        console.print(line)
+
+
+
+@app.command()
 def index(
     vectors: Annotated[Path, typer.Option("--vectors", help="vector set directory written by `museed embed`")],
     fma: FmaOpt,

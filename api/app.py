@@ -134,8 +134,17 @@ def create_app(
                         "collection": collection,
                         "rows": index.count(),
                         "index_type": plan.index_type,
+                        "nlist": plan.nlist,
+                        "nprobe": plan.nprobe,
                         "engine": "milvus-lite" if index.is_lite else "milvus-server",
                     }
+                    if plan.substitute_for:
+                        # say plainly that the tuned index type is not what serves here
+                        checks["vector_index"]["substitute_for"] = plan.substitute_for
+                        checks["vector_index"]["note"] = (
+                            f"{plan.substitute_for} is not available on this engine; serving {plan.index_type} "
+                            f"with the plan's nlist/nprobe"
+                        )
             except Exception as exc:
                 ok, checks["vector_index"] = False, f"error: {exc.__class__.__name__}: {exc}"
         return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)

@@ -448,6 +448,8 @@ def load_encoder(
     - "auto": `settings.muq_local_dir` if set, else `settings.muq_hub_id` from the Hugging Face cache; when
       neither is available, the small random MuQ (seed 0) with a loud warning (`RandomEncoderWarning`).
     - "small" / "small:SEED": the small randomly initialised MuQ.
+    - "mulan", "mulan:OWNER/NAME", "mulan:DIR" or "OpenMuQ/MuQ-MuLan-large": the MuQ-MuLan audio tower
+      (`embedding.mulan.load_mulan`), for the tagging vector space.
     - "owner/name": a MuQ in the Hugging Face cache (offline; `EncoderError` if it is not there).
     - a directory: a MuQ `save_pretrained` directory (config.json + model.safetensors or pytorch_model.bin)
       or a MUSEED checkpoint (museed_encoder.json, see `save_encoder_checkpoint`).
@@ -455,6 +457,11 @@ def load_encoder(
     """
     settings = settings or get_settings()
     spec = spec.strip()
+    if spec == "mulan" or spec.startswith("mulan:") or spec.rstrip("/").endswith("MuQ-MuLan-large"):
+        # the MuLan audio tower speaks the same Encoder protocol; `museed embed --also-encoder` uses it
+        from embedding.mulan import load_mulan
+
+        return load_mulan(spec if spec.startswith("mulan") else f"mulan:{spec}", device=device)  # type: ignore[return-value]
     if spec == "auto":
         return _load_auto(settings, device=device, batch_size=batch_size, layer=layer)
     if spec == "small" or spec.startswith("small:"):

@@ -1,1 +1,1 @@
-"""Vector indexing: the Milvus track collection (schema, load, alias swap, filtered search)."""
+"""Vector indexing: FAISS IVF-PQ tuning, the Milvus track collection (schema, load, alias swap, filtered search)."""

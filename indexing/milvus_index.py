@@ -1,7 +1,16 @@
 """The Milvus track collection: schema, bulk load, serving alias, filtered search.
 
-Each build writes a new collection `tracks_<vector-set>_<timestamp>` and then points the serving alias at it,
-so a rebuild never takes the served collection away.
+Each build writes a new collection `tracks_<vector-set>_<timestamp>`, verifies it (row count, sample recall@10
+against exact search) and then points the serving alias at it, so a rebuild never takes the served collection
+away; superseded collections are dropped only after a grace period (`prune`).
+
+Engines: a Milvus server builds the FAISS-tuned IVF_PQ; Milvus Lite has no IVF_PQ and builds LITE_SUBSTITUTE with
+the same nlist/nprobe (the plan records `substitute_for`). Scalar indexes: INVERTED on Lite, Trie (VARCHAR) and
+STL_SORT (numbers) on the 2.3.5 server (which has no INVERTED); neither indexes ARRAY fields.
+
+Consistency: serving searches read `Bounded` (a few hundred ms of staleness is harmless for recommendations and
+saves waiting for the newest timestamp); the post-build verification reads `Strong` so it sees every inserted row.
+The tuned plan (nprobe, recall) is stored in the collection's properties, so it survives an API restart.
 """
 
 from __future__ import annotations
@@ -16,12 +25,39 @@ import numpy as np
 from pymilvus import DataType, MilvusClient
 
 from embedding.store import VectorSet
+from museed.vocab import ENERGY, MOOD_STYLES, SOURCE, VALENCE
 
-#: what each scalar field holds; a missing value is stored as "" (VARCHAR) or -1 (INT64)
+#: the most genre ids stored per track (FMA tracks list a handful; longer lists are truncated)
+MAX_GENRES_PER_TRACK = 64
+#: what each scalar field holds; a missing value is stored as "" (VARCHAR), -1 (INT64), [] or 0.0
 SCALAR_FIELDS: dict[str, tuple[DataType, dict[str, Any]]] = {
     "genre_top": (DataType.VARCHAR, {"max_length": 64}),
+    "genres_all": (DataType.ARRAY, {"element_type": DataType.INT64, "max_capacity": MAX_GENRES_PER_TRACK}),
+    "mood_style": (DataType.VARCHAR, {"max_length": 16}),
+    "energy": (DataType.VARCHAR, {"max_length": 16}),
+    "valence": (DataType.VARCHAR, {"max_length": 16}),
+    "source": (DataType.VARCHAR, {"max_length": 16}),
     "artist_id": (DataType.INT64, {}),
+    "duration": (DataType.FLOAT, {}),
 }
+#: tag filters and the vocabulary each value must come from
+TAG_VOCAB: dict[str, tuple[str, ...]] = {
+    "mood_style": tuple(MOOD_STYLES),
+    "energy": tuple(ENERGY),
+    "valence": tuple(VALENCE),
+    "source": tuple(SOURCE),
+}
+#: fields that get a scalar index (the ones filters and caps touch)
+INDEXED_SCALARS = ("genre_top", "mood_style", "energy", "valence", "source", "artist_id")
+#: Milvus Lite has no IVF_PQ; IVF_FLAT keeps the plan's nlist/nprobe and loses nothing to quantisation
+LITE_SUBSTITUTE = "IVF_FLAT"
+#: Milvus' largest topk (limit + offset) per search
+MAX_TOPK = 16384
+#: serving reads tolerate a bounded staleness (no wait for the newest timestamp); build checks read Strong
+SERVING_CONSISTENCY = "Bounded"
+VERIFY_CONSISTENCY = "Strong"
+#: collection property holding the plan JSON (both Milvus Lite and the 2.3.5 server keep properties)
+PLAN_PROPERTY = "museed.plan"
 
 
 class VectorIndexError(RuntimeError):
@@ -38,6 +74,24 @@ class IndexPlan:
     nprobe: int = 16
     m: int | None = None
     nbits: int | None = None
+    #: the type the plan asked for when this engine could not build it (IVF_PQ on Milvus Lite)
+    substitute_for: str | None = None
+
+    def for_engine(self, is_lite: bool) -> IndexPlan:
+        """This plan as the engine can build it: IVF_PQ becomes LITE_SUBSTITUTE on Milvus Lite (same nlist/nprobe)."""
+        if is_lite and self.index_type == "IVF_PQ":
+            return IndexPlan(
+                index_type=LITE_SUBSTITUTE,
+                metric=self.metric,
+                nlist=self.nlist,
+                nprobe=self.nprobe,
+                substitute_for="IVF_PQ",
+            )
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan as a JSON-ready dict."""
+        return {k: v for k, v in self.__dict__.items()}
 
     def build_params(self) -> dict[str, Any]:
         """Milvus index params for this plan."""
@@ -82,22 +136,67 @@ def _quote(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+class FilterError(ValueError):
+    """A search filter names an unknown field or a value outside the tag vocabulary."""
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """What a search may be restricted to; tag values must come from `museed.vocab`."""
+
+    genre: str | None = None
+    genre_id: int | None = None  # any level of the genre tree (matches `genres_all`)
+    mood_style: str | None = None
+    energy: str | None = None
+    valence: str | None = None
+    source: str | None = None
+
+    def tags(self) -> dict[str, str]:
+        """The tag filters that are set, validated against the vocabulary."""
+        out = {}
+        for name, vocab in TAG_VOCAB.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if value not in vocab:
+                raise FilterError(f"{name}={value!r} is not one of {list(vocab)}")
+            out[name] = value
+        return out
+
+
 def build_filter(
     genre: str | None = None,
     exclude_ids: Sequence[int] = (),
     equals: dict[str, str] | None = None,
+    genre_id: int | None = None,
+    exclude_artists: Sequence[int] = (),
 ) -> str:
     """A Milvus boolean expression for the given filters ("" when none)."""
     parts = []
     if genre:
         parts.append(f"genre_top == {_quote(genre)}")
+    if genre_id is not None:
+        parts.append(f"array_contains(genres_all, {int(genre_id)})")
     for name, value in (equals or {}).items():
-        if name not in SCALAR_FIELDS:
-            raise ValueError(f"no filterable field {name!r}")
+        if name not in SCALAR_FIELDS or SCALAR_FIELDS[name][0] != DataType.VARCHAR:
+            raise FilterError(f"no filterable text field {name!r}")
         parts.append(f"{name} == {_quote(value)}")
     if exclude_ids:
         parts.append(f"track_id not in [{', '.join(str(int(t)) for t in exclude_ids)}]")
+    if exclude_artists:
+        parts.append(f"artist_id not in [{', '.join(str(int(a)) for a in exclude_artists)}]")
     return " and ".join(parts)
+
+
+@dataclass
+class BuildCheck:
+    """What the post-load verification of a new collection measured."""
+
+    collection: str
+    rows: int
+    sample_queries: int
+    sample_recall: float
+    plan: IndexPlan
 
 
 class TrackIndex:
@@ -108,6 +207,13 @@ class TrackIndex:
         self.alias = alias
         self.client = MilvusClient(uri=uri, token=token or "")
         self.is_lite = not uri.startswith(("http://", "https://", "tcp://", "grpc://"))
+        self.last_check: BuildCheck | None = None
+        self._plans: dict[str, IndexPlan] = {}  # per collection: a collection's index never changes
+
+    @property
+    def engine(self) -> str:
+        """ "milvus-lite" or "milvus-server"."""
+        return "milvus-lite" if self.is_lite else "milvus-server"
 
     def close(self) -> None:
         """Release the client connection."""
@@ -121,10 +227,15 @@ class TrackIndex:
         plan: IndexPlan | None = None,
         batch: int = 2000,
         progress: Callable[[int, int], None] | None = None,
+        plan_info: dict[str, Any] | None = None,
+        min_recall: float = 0.0,
+        sample_queries: int = 50,
     ) -> str:
         """Write a new versioned collection from `vectors` (+ scalar `metadata` per track), index, load and
-        verify it, then move the serving alias to it. Returns the new collection's name."""
-        plan = plan or default_plan(len(vectors))
+        verify it (row count, self-hits, recall@10 of `sample_queries` vs exact search >= `min_recall`), then move
+        the serving alias to it. IVF_PQ becomes LITE_SUBSTITUTE on Milvus Lite. Returns the new collection's name;
+        `last_check` holds what the verification measured."""
+        plan = (plan or default_plan(len(vectors))).for_engine(self.is_lite)
         name = f"{self.alias}_{vectors.manifest.vector_set_id}_{int(time.time() * 1000)}"
         dim = int(vectors.manifest.dim)
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -132,6 +243,34 @@ class TrackIndex:
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
         for fname, (dtype, kwargs) in SCALAR_FIELDS.items():
             schema.add_field(fname, dtype, **kwargs)
+        self.client.create_collection(collection_name=name, schema=schema)
+        try:
+            # the plan travels with the collection, so a restarted API searches with the tuned nprobe
+            stored = {**(plan_info or {}), **plan.to_json(), "alias": self.alias, "engine": self.engine}
+            self.client.alter_collection_properties(name, properties={PLAN_PROPERTY: json.dumps(stored)})
+            ids = vectors.track_ids
+            for start in range(0, len(ids), batch):
+                rows = [
+                    _row(int(ids[i]), vectors.vectors[i], metadata.get(int(ids[i]), {}), vectors, i)
+                    for i in range(start, min(start + batch, len(ids)))
+                ]
+                self.client.insert(collection_name=name, data=rows)
+                if progress:
+                    progress(min(start + batch, len(ids)), len(ids))
+            self.client.flush(collection_name=name)
+            # index after the bulk insert: one build over sealed data instead of many small ones
+            self.client.create_index(collection_name=name, index_params=self._index_params(plan))
+            self._wait_indexed(name, len(vectors))
+            self.client.load_collection(collection_name=name)
+            self.last_check = self._verify(name, vectors, plan, min_recall, sample_queries)
+        except Exception:
+            self.client.drop_collection(name)
+            raise
+        self._point_alias(name)
+        return name
+
+    def _index_params(self, plan: IndexPlan) -> Any:
+        """The vector index plus one scalar index per filtered field (INVERTED on Lite; Trie/STL_SORT on 2.3.5)."""
         index_params = self.client.prepare_index_params()
         index_params.add_index(
             # nested "params": the one encoding both Milvus Lite and the server read (flat keys are lost on Lite)
@@ -140,38 +279,13 @@ class TrackIndex:
             metric_type=plan.metric,
             params={"params": plan.build_params()},
         )
-        self.client.create_collection(collection_name=name, schema=schema)
-        try:
-            ids = vectors.track_ids
-            for start in range(0, len(ids), batch):
-                rows = []
-                for i in range(start, min(start + batch, len(ids))):
-                    tid = int(ids[i])
-                    meta = metadata.get(tid, {})
-                    rows.append(
-                        {
-                            "track_id": tid,
-                            "vector": vectors.vectors[i].tolist(),
-                            "genre_top": str(meta.get("genre_top") or ""),
-                            "artist_id": int(meta.get("artist_id", -1) if meta.get("artist_id") is not None else -1),
-                        }
-                    )
-                self.client.insert(collection_name=name, data=rows)
-                if progress:
-                    progress(min(start + batch, len(ids)), len(ids))
-            self.client.flush(collection_name=name)
-            # index after the bulk insert: one build over sealed data instead of many small ones
-            self.client.create_index(collection_name=name, index_params=index_params)
-            self._wait_indexed(name, len(vectors))
-            self.client.load_collection(collection_name=name)
-            self._verify(name, vectors, plan)
-        except Exception:
-            self.client.drop_collection(name)
-            raise
-        self._point_alias(name)
-        return name
+        for fname in INDEXED_SCALARS:
+            is_text = SCALAR_FIELDS[fname][0] == DataType.VARCHAR
+            kind = "INVERTED" if self.is_lite else ("Trie" if is_text else "STL_SORT")
+            index_params.add_index(field_name=fname, index_type=kind, index_name=f"{fname}_idx")
+        return index_params
 
-    def _wait_indexed(self, name: str, rows: int, timeout: float = 600.0) -> None:
+    def _wait_indexed(self, name: str, rows: int, timeout: float = 1800.0) -> None:
         """Block until the server reports every row indexed (it builds asynchronously after create_index)."""
         deadline = time.monotonic() + timeout
         while True:
@@ -184,24 +298,40 @@ class TrackIndex:
                 raise VectorIndexError(f"index on {name} not built after {timeout:.0f} s: {desc}")
             time.sleep(0.5)
 
-    def _verify(self, name: str, vectors: VectorSet, plan: IndexPlan) -> None:
+    def _verify(
+        self, name: str, vectors: VectorSet, plan: IndexPlan, min_recall: float, sample_queries: int
+    ) -> BuildCheck:
         stats = self.client.get_collection_stats(name)
         count = int(stats.get("row_count", 0))
         if count != len(vectors):
             raise VectorIndexError(f"collection {name} holds {count} rows after load, expected {len(vectors)}")
-        # each probe vector must find itself first: a cheap end-to-end check of the index
-        probe = vectors.vectors[: min(5, len(vectors))]
+        # sample recall@10 against exact inner-product search over every vector (and each probe finds itself)
+        rng = np.random.default_rng(0)
+        rows = rng.choice(len(vectors), size=min(sample_queries, len(vectors)), replace=False)
+        probe = vectors.vectors[rows]
+        k = min(10, len(vectors))
+        truth = np.argsort(-(probe @ vectors.vectors.T), axis=1)[:, :k]
         res = self.client.search(
             collection_name=name,
             data=probe.tolist(),
-            limit=1,
+            limit=k,
             anns_field="vector",
             search_params=plan.search_params(),
             output_fields=["track_id"],
+            consistency_level=VERIFY_CONSISTENCY,
         )
-        found = sum(_hit_id(r[0]) == int(t) for r, t in zip(res, vectors.track_ids[: len(probe)], strict=True))
-        if found < len(probe) - 1:
-            raise VectorIndexError(f"collection {name}: only {found}/{len(probe)} probe vectors find themselves")
+        ids = vectors.track_ids
+        found_self = sum(bool(r) and _hit_id(r[0]) == int(ids[i]) for r, i in zip(res, rows, strict=True))
+        recall = float(
+            np.mean(
+                [len({_hit_id(h) for h in r} & {int(ids[j]) for j in t}) / k for r, t in zip(res, truth, strict=True)]
+            )
+        )
+        if found_self < len(probe) - max(1, len(probe) // 10):
+            raise VectorIndexError(f"collection {name}: only {found_self}/{len(probe)} probe vectors find themselves")
+        if recall < min_recall:
+            raise VectorIndexError(f"collection {name}: sample recall@{k} {recall:.3f} < required {min_recall:.3f}")
+        return BuildCheck(collection=name, rows=count, sample_queries=len(probe), sample_recall=recall, plan=plan)
 
     def _point_alias(self, name: str) -> None:
         """Create or atomically move the serving alias to `name`."""
@@ -209,6 +339,36 @@ class TrackIndex:
             self.client.create_alias(collection_name=name, alias=self.alias)
         else:
             self.client.alter_alias(collection_name=name, alias=self.alias)
+
+    def versions(self) -> list[tuple[str, int]]:
+        """Every collection built for this alias with its build time (ms since the epoch), oldest first."""
+        out = []
+        for name in self.client.list_collections():
+            stamp = name.rsplit("_", 1)[-1]
+            if not name.startswith(f"{self.alias}_") or not stamp.isdigit():
+                continue
+            # the property tells our collections from those of an alias that merely shares the prefix
+            if self.stored_plan(name).get("alias") != self.alias:
+                continue
+            out.append((name, int(stamp)))
+        return sorted(out, key=lambda item: item[1])
+
+    def prune(self, keep_previous: int = 1, grace_seconds: float = 600.0, now: float | None = None) -> list[str]:
+        """Drop superseded collections beyond the newest `keep_previous`, once replaced >= `grace_seconds` ago
+        (queries that resolved the alias before the swap finish on the old collection first). Returns the dropped."""
+        served = self.current_collection()
+        versions = self.versions()
+        now_ms = (time.time() if now is None else now) * 1000
+        dropped: list[str] = []
+        older = [(i, name) for i, (name, _) in enumerate(versions) if name != served]
+        for rank, (i, name) in enumerate(reversed(older)):
+            # replaced when the next newer collection was built
+            replaced_ms = versions[i + 1][1] if i + 1 < len(versions) else now_ms
+            if rank >= keep_previous and now_ms - replaced_ms >= grace_seconds * 1000:
+                self.client.drop_collection(name)
+                self._plans.pop(name, None)
+                dropped.append(name)
+        return dropped
 
     def current_collection(self) -> str | None:
         """The collection the serving alias points at (None before the first build)."""
@@ -218,24 +378,40 @@ class TrackIndex:
         info = self.client.describe_alias(alias=self.alias)
         return str(info.get("collection_name")) if info else None
 
+    def stored_plan(self, name: str) -> dict[str, Any]:
+        """The plan JSON saved in collection `name`'s properties ({} when absent)."""
+        props = self.client.describe_collection(name).get("properties") or {}
+        raw = props.get(PLAN_PROPERTY)
+        try:
+            return dict(json.loads(raw)) if raw else {}
+        except json.JSONDecodeError:
+            return {}
+
     def current_plan(self) -> IndexPlan:
-        """The index plan of the served collection, read back from Milvus' own index description."""
+        """The plan of the served collection: the built index as Milvus describes it, with the tuned nprobe
+        stored in the collection's properties (a default nprobe for collections built without one)."""
         name = self.current_collection()
         if name is None:
             raise VectorIndexError(f"no collection behind alias {self.alias!r}: run `museed index` first")
+        if name in self._plans:
+            return self._plans[name]
         desc = self.client.describe_index(collection_name=name, index_name="vector")
         params = desc.get("params") or {}
         if isinstance(params, str):
             params = json.loads(params)
         nlist = int(params.get("nlist", desc.get("nlist", 1)))
-        return IndexPlan(
+        stored = self.stored_plan(name)
+        plan = IndexPlan(
             index_type=str(desc.get("index_type", "FLAT")),
             metric=str(desc.get("metric_type", "IP")),
             nlist=nlist,
-            nprobe=default_plan_nprobe(nlist),
-            m=int(params["m"]) if "m" in params else None,
-            nbits=int(params["nbits"]) if "nbits" in params else None,
+            nprobe=int(stored.get("nprobe") or default_plan_nprobe(nlist)),
+            m=int(params["m"]) if "m" in params else (int(desc["m"]) if "m" in desc else None),
+            nbits=int(params["nbits"]) if "nbits" in params else (int(desc["nbits"]) if "nbits" in desc else None),
+            substitute_for=stored.get("substitute_for"),
         )
+        self._plans[name] = plan
+        return plan
 
     def count(self) -> int:
         """Rows in the served collection."""
@@ -250,23 +426,71 @@ class TrackIndex:
         genre: str | None = None,
         exclude_ids: Sequence[int] = (),
         plan: IndexPlan | None = None,
+        *,
+        filters: SearchFilters | None = None,
+        max_per_artist: int | None = None,
+        consistency_level: str = SERVING_CONSISTENCY,
     ) -> list[SearchHit]:
-        """Top-`k` tracks by inner product with `vector` (unit vectors: cosine), optionally in one genre."""
+        """Top-`k` tracks by inner product with `vector` (unit vectors: cosine), restricted by `genre` / `filters`,
+        without `exclude_ids`, and with at most `max_per_artist` tracks per artist.
+
+        The cap is applied exactly even when the filter is very selective: artists that reached the cap are
+        excluded in the next round and the search repeats until `k` tracks are found or the candidates run out.
+        """
+        filters = filters or SearchFilters()
+        if genre is not None and filters.genre is not None and genre != filters.genre:
+            raise FilterError(f"two different genres asked for: {genre!r} and {filters.genre!r}")
+        if max_per_artist is not None and max_per_artist < 1:
+            raise FilterError("max_per_artist must be at least 1")
+        if k < 1:
+            return []
+        tags = filters.tags()
         plan = plan or self.current_plan()
-        res = self.client.search(
-            collection_name=self.alias,
-            data=[np.asarray(vector, dtype=np.float32).tolist()],
-            limit=k,
-            anns_field="vector",
-            filter=build_filter(genre=genre, exclude_ids=exclude_ids),
-            search_params=plan.search_params(),
-            output_fields=["track_id", *SCALAR_FIELDS],
-        )
-        hits = []
-        for h in res[0]:
-            entity = dict(h.get("entity") or {})
-            hits.append(SearchHit(track_id=_hit_id(h), score=float(h["distance"]), fields=entity))
-        return hits
+        query = [np.asarray(vector, dtype=np.float32).tolist()]
+        chosen: list[SearchHit] = []
+        per_artist: dict[int, int] = {}
+        excluded = [int(t) for t in exclude_ids]
+        capped: list[int] = []
+        cap = max_per_artist or 0
+        while len(chosen) < k:
+            need = k - len(chosen)
+            # with a cap, over-fetch so one round usually suffices; the rounds below handle the rest
+            limit = min(MAX_TOPK, need if max_per_artist is None else need * 4)
+            expr = build_filter(
+                genre=genre or filters.genre,
+                exclude_ids=excluded,
+                equals=tags,
+                genre_id=filters.genre_id,
+                exclude_artists=capped,
+            )
+            res = self.client.search(
+                collection_name=self.alias,
+                data=query,
+                limit=limit,
+                anns_field="vector",
+                filter=expr,
+                search_params=plan.search_params(),
+                output_fields=["track_id", *SCALAR_FIELDS],
+                consistency_level=consistency_level,
+            )[0]
+            for h in res:
+                hit = SearchHit(track_id=_hit_id(h), score=float(h["distance"]), fields=dict(h.get("entity") or {}))
+                excluded.append(hit.track_id)
+                artist = int(hit.fields.get("artist_id", -1))
+                capping = cap > 0 and artist >= 0  # unknown artists (-1) are not one artist
+                if capping and per_artist.get(artist, 0) >= cap:
+                    if artist not in capped:
+                        capped.append(artist)
+                    continue
+                if len(chosen) < k:
+                    chosen.append(hit)
+                    per_artist[artist] = per_artist.get(artist, 0) + 1
+                    if capping and per_artist[artist] >= cap and artist not in capped:
+                        capped.append(artist)
+            if len(res) < limit or max_per_artist is None:
+                break  # the candidates ran out (or no cap: one exact-size round is the answer)
+        chosen.sort(key=lambda h: h.score, reverse=True)
+        return chosen
 
     def get_vectors(self, track_ids: Sequence[int]) -> dict[int, np.ndarray]:
         """Stored vectors of `track_ids` (those not in the index are absent from the result)."""
@@ -287,3 +511,23 @@ def _hit_id(hit: dict[str, Any]) -> int:
     if "id" in hit:
         return int(hit["id"])
     return int(hit["entity"]["track_id"])
+
+
+def _row(track_id: int, vector: np.ndarray, meta: dict[str, Any], vectors: VectorSet, i: int) -> dict[str, Any]:
+    """One Milvus row: the vector plus scalar fields (missing tags stored as "", unknown ids as -1)."""
+    artist = meta.get("artist_id")
+    duration = meta.get("duration")
+    if duration is None or not np.isfinite(float(duration)):
+        duration = float(vectors.duration_seconds[i]) if vectors.duration_seconds is not None else 0.0
+    return {
+        "track_id": track_id,
+        "vector": vector.tolist(),
+        "genre_top": str(meta.get("genre_top") or ""),
+        "genres_all": [int(g) for g in (meta.get("genres_all") or [])][:MAX_GENRES_PER_TRACK],
+        "mood_style": str(meta.get("mood_style") or ""),
+        "energy": str(meta.get("energy") or ""),
+        "valence": str(meta.get("valence") or ""),
+        "source": str(meta.get("source") or ""),
+        "artist_id": int(artist) if artist is not None else -1,
+        "duration": float(duration),
+    }

@@ -103,6 +103,27 @@ def embed(
         str, typer.Option("--encoder", help="auto | small[:SEED] | a hub id | a local MuQ or checkpoint dir")
     ] = "auto",
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="embed only the first N listed tracks")] = None,
+    engine: Annotated[
+        str, typer.Option("--engine", help="ray (Ray Data job, local or --ray-address) | local (one process)")
+    ] = "ray",
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="existing Ray cluster ('auto' inside one); default: local")
+    ] = None,
+    also_encoder: Annotated[
+        list[str] | None, typer.Option("--also-encoder", help="another encoder fed from the same decode pass")
+    ] = None,
+    also_out: Annotated[
+        list[Path] | None, typer.Option("--also-out", help="vector set of each --also-encoder, in order")
+    ] = None,
+    npy: Annotated[Path | None, typer.Option("--npy", help="also write <track_id>.npy per track here")] = None,
+    actors: Annotated[
+        int | None, typer.Option("--actors", min=1, help="encoder actors (default: GPUs, or cores / 2)")
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="tracks per encoder batch")] = 8,
+    num_gpus: Annotated[
+        float | None, typer.Option("--num-gpus", min=0.0, help="GPUs per encoder actor (default: 1 if CUDA)")
+    ] = None,
+    shard_tracks: Annotated[int, typer.Option("--shard-tracks", min=1, help="tracks per Parquet shard")] = 256,
 ) -> None:
     """Decode each track (24 kHz mono segments), embed it with MuQ and write L2-normalised vectors."""
     from embedding.encoders import EncoderError
@@ -110,13 +131,132 @@ def embed(
     from museed.catalog import CatalogError
     from museed.pipeline import run_embed
 
+    if engine not in ("ray", "local"):
+        raise _fail(f"--engine must be 'ray' or 'local', not {engine!r}")
+    extra_specs, extra_outs = also_encoder or [], also_out or []
+    if len(extra_specs) != len(extra_outs):
+        raise _fail("give one --also-out DIR for every --also-encoder SPEC")
     try:
-        with progress_bar("embedding") as update:
-            report = run_embed(fma, out, get_settings(), encoder_spec=encoder, limit=limit, progress=update)
-    except (CatalogError, EncoderError, VectorSetError) as exc:
+        with progress_bar(f"embedding ({engine})") as update:
+            report = run_embed(
+                fma,
+                out,
+                get_settings(),
+                encoder_spec=encoder,
+                limit=limit,
+                progress=update,
+                engine=engine,
+                also=list(zip(extra_specs, extra_outs, strict=True)),
+                npy_dir=npy,
+                ray_address=ray_address,
+                actors=actors,
+                batch_size=batch_size,
+                num_gpus=num_gpus,
+                shard_tracks=shard_tracks,
+            )
+    except (CatalogError, EncoderError, VectorSetError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     for line in report.summary_lines():
         console.print(line)
+
+
+@app.command()
+def index(
+    vectors: Annotated[Path, typer.Option("--vectors", help="vector set directory written by `museed embed`")],
+    fma: FmaOpt,
+    tags: Annotated[
+        Path | None, typer.Option("--tags", help="multi_axis_analysis_results.jsonl (tag filters stay empty without)")
+    ] = None,
+    recall_target: Annotated[
+        float, typer.Option("--recall-target", min=0.0, max=1.0, help="recall@10 the FAISS tuning must reach")
+    ] = 0.95,
+    plan: Annotated[
+        Path | None, typer.Option("--plan", help="plan JSON: used as is when it exists, else written there")
+    ] = None,
+    keep_previous: Annotated[
+        int, typer.Option("--keep-previous", min=0, help="superseded collections kept for rollback")
+    ] = 1,
+    grace_seconds: Annotated[
+        float, typer.Option("--grace-seconds", min=0.0, help="a superseded collection is dropped only this long after")
+    ] = 600.0,
+    report: Annotated[bool, typer.Option("--report", help="print every FAISS operating point examined")] = False,
+) -> None:
+    """Tune IVF-PQ with FAISS, load vectors into a new Milvus collection, verify it and move the serving alias."""
+    from embedding.store import VectorSetError
+    from indexing.faiss_tuning import TuningError
+    from indexing.milvus_index import VectorIndexError
+    from museed.catalog import CatalogError
+    from museed.pipeline import run_index
+    from museed.tags import TagsError
+
+    try:
+        with progress_bar("indexing") as update:
+            result = run_index(
+                vectors,
+                fma,
+                get_settings(),
+                progress=update,
+                tags_path=tags,
+                recall_target=recall_target,
+                plan_path=plan,
+                keep_previous=keep_previous,
+                grace_seconds=grace_seconds,
+                log=console.print if report else None,
+            )
+    except (CatalogError, VectorSetError, TagsError, TuningError, VectorIndexError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    pq = f" m={result.m} nbits={result.nbits}" if result.m else ""
+    console.print(
+        f"collection {result.collection} ({result.rows} vectors, {result.index_type} nlist={result.nlist}{pq} "
+        f"nprobe={result.nprobe}, {result.engine}) now served as alias '{result.alias}'"
+    )
+    if result.substitute_for:
+        console.print(
+            f"[yellow]{result.engine} cannot build {result.substitute_for}: serving {result.index_type} with the "
+            f"plan's nlist/nprobe instead (a Milvus server builds the tuned {result.substitute_for})[/yellow]"
+        )
+    if result.plan_source == "default":
+        console.print(f"plan: default {result.index_type} (fewer vectors than FAISS tuning needs)")
+    else:
+        status = "meets" if result.meets_target else "[bold red]MISSES[/bold red]"
+        console.print(
+            f"plan ({result.plan_source}, {result.plan_file}): FAISS recall@10 {result.tuned_recall:.3f} {status} "
+            f"the target {recall_target:.2f}"
+        )
+    if result.sample_recall is not None:
+        console.print(f"verification: sample recall@10 of the served collection {result.sample_recall:.3f}")
+    if result.tagged_tracks or tags:
+        console.print(f"tag fields filled for {result.tagged_tracks} of {result.rows} tracks")
+    if result.dropped:
+        console.print(f"dropped superseded collections: {', '.join(result.dropped)}")
+    if report and result.operating_points:
+        console.print("nlist  m    nbits nprobe recall@10 ms/query (FAISS, batch of held-out queries)")
+        for p in result.operating_points:
+            console.print(f"{p.nlist:<6} {p.m:<4} {p.nbits:<5} {p.nprobe:<6} {p.recall:<9.3f} {p.ms_per_query:.3f}")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every Alembic migration to the metadata DB."""
+    from museed.pipeline import run_db_upgrade
+
+    console.print(f"database at head: {run_db_upgrade(get_settings())}")
+
+
+@db_app.command("load")
+def db_load(fma: FmaOpt) -> None:
+    """Upsert the FMA catalog (genres, artists, tracks) into the metadata DB."""
+    from museed.catalog import CatalogError
+    from museed.pipeline import run_db_load
+
+    try:
+        with progress_bar("loading catalog") as update:
+            report, cat = run_db_load(fma, get_settings(), progress=update)
+    except CatalogError as exc:
+        raise _fail(str(exc)) from exc
+    for line in cat.report.summary_lines():
+        console.print(line)
+    console.print(f"upserted {report.genres} genres, {report.artists} artists, {report.tracks} tracks")
 
 
 @app.command()
@@ -147,52 +287,6 @@ def tag(
         raise _fail(str(exc)) from exc
     for line in report.summary_lines():
         console.print(line)
-
-
-
-@app.command()
-def index(
-    vectors: Annotated[Path, typer.Option("--vectors", help="vector set directory written by `museed embed`")],
-    fma: FmaOpt,
-) -> None:
-    """Load vectors into a new Milvus collection (scalar genre field) and move the serving alias to it."""
-    from embedding.store import VectorSetError
-    from museed.catalog import CatalogError
-    from museed.pipeline import run_index
-
-    try:
-        with progress_bar("indexing") as update:
-            report = run_index(vectors, fma, get_settings(), progress=update)
-    except (CatalogError, VectorSetError) as exc:
-        raise _fail(str(exc)) from exc
-    console.print(
-        f"collection {report.collection} ({report.rows} vectors, {report.index_type} nlist={report.nlist} "
-        f"nprobe={report.nprobe}, {report.engine}) now served as alias '{report.alias}'"
-    )
-
-
-@db_app.command("upgrade")
-def db_upgrade() -> None:
-    """Apply every Alembic migration to the metadata DB."""
-    from museed.pipeline import run_db_upgrade
-
-    console.print(f"database at head: {run_db_upgrade(get_settings())}")
-
-
-@db_app.command("load")
-def db_load(fma: FmaOpt) -> None:
-    """Upsert the FMA catalog (genres, artists, tracks) into the metadata DB."""
-    from museed.catalog import CatalogError
-    from museed.pipeline import run_db_load
-
-    try:
-        with progress_bar("loading catalog") as update:
-            report, cat = run_db_load(fma, get_settings(), progress=update)
-    except CatalogError as exc:
-        raise _fail(str(exc)) from exc
-    for line in cat.report.summary_lines():
-        console.print(line)
-    console.print(f"upserted {report.genres} genres, {report.artists} artists, {report.tracks} tracks")
 
 
 @app.command()

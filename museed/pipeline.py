@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,19 +31,76 @@ def run_embed(
     encoder_spec: str = "auto",
     limit: int | None = None,
     progress: Progress = None,
+    *,
+    engine: str = "local",
+    also: Sequence[tuple[str, Path]] = (),
+    npy_dir: Path | None = None,
+    ray_address: str | None = None,
+    actors: int | None = None,
+    batch_size: int = 8,
+    num_gpus: float | None = None,
+    shard_tracks: int = 256,
 ) -> Any:
-    """Embed the catalog's tracks into the vector set at `out` (resumes a partial one)."""
+    """Embed the catalog's tracks into the vector set at `out` (resumes a partial one).
+
+    `engine="ray"` runs the Ray Data job (`embedding.ray_job.embed_ray`: one decode pass feeding every encoder
+    in `also` too); `"local"` the single-process loop, once per encoder. `npy_dir` also receives one
+    `<track_id>.npy` per track of the primary encoder.
+    """
     from embedding.encoders import load_encoder
     from embedding.job import SegmentPolicy, embed_plain
 
+    if engine not in ("ray", "local"):
+        raise ValueError(f"unknown engine {engine!r}: use 'ray' or 'local'")
     catalog = load_catalog(fma)
-    encoder = load_encoder(encoder_spec, settings=settings)
+    tracks = catalog_tracks(catalog, limit)
     policy = SegmentPolicy(
-        sample_rate=encoder.sample_rate,
+        sample_rate=settings.sample_rate,
         segment_seconds=settings.segment_seconds,
         n_segments=settings.segments_per_track,
     )
-    return embed_plain(catalog_tracks(catalog, limit), encoder, out, policy=policy, progress=progress)
+    if engine == "ray":
+        from embedding.ray_job import embed_ray
+
+        return embed_ray(
+            tracks,
+            encoder_spec,
+            out,
+            policy,
+            also=also,
+            settings=settings,
+            ray_address=ray_address,
+            num_gpus_per_actor=num_gpus,
+            concurrency=actors,
+            batch_size=batch_size,
+            npy_dir=npy_dir,
+            shard_tracks=shard_tracks,
+            progress=progress,
+        )
+    reports = []
+    for spec, target in [(encoder_spec, out), *also]:
+        encoder = load_encoder(spec, settings=settings, batch_size=batch_size)
+        reports.append(
+            embed_plain(
+                tracks,
+                encoder,
+                target,
+                policy=policy,
+                batch_tracks=batch_size,
+                shard_tracks=shard_tracks,
+                progress=progress,
+            )
+        )
+    if npy_dir is not None:
+        from embedding.ray_job import write_npy_for
+
+        write_npy_for(Path(npy_dir), out, {t.track_id for t in tracks})
+    if also:
+        from embedding.ray_job import RayEmbedReport
+
+        head = reports[0]
+        return RayEmbedReport(**{**vars(head), "also": reports[1:], "engine": "local"})
+    return reports[0]
 
 
 @dataclass
@@ -59,41 +116,123 @@ class IndexReport:
     engine: str
     vector_set_id: str
     encoder_id: str
+    m: int | None = None
+    nbits: int | None = None
+    #: the index type the plan asked for when the engine could not build it (IVF_PQ on Milvus Lite)
+    substitute_for: str | None = None
+    #: how the plan was chosen: "tuned", "plan-file" or "default" (too few vectors to tune)
+    plan_source: str = "default"
+    plan_file: str | None = None
+    tuned_recall: float | None = None
+    meets_target: bool | None = None
+    sample_recall: float | None = None
+    tagged_tracks: int = 0
+    dropped: list[str] = field(default_factory=list)
+    operating_points: list[Any] = field(default_factory=list)
 
 
-def track_metadata(catalog: Catalog) -> dict[int, dict[str, Any]]:
-    """Scalar fields stored next to each vector (filters and per-artist caps)."""
+#: below this many vectors IVF-PQ is not worth tuning (PQ's 256 centroids per sub-space need the points)
+MIN_TUNE_VECTORS = 2000
+
+
+def track_metadata(catalog: Catalog, tags: dict[int, Any] | None = None) -> dict[int, dict[str, Any]]:
+    """Scalar fields stored next to each vector (filters and per-artist caps); tag fields stay empty for
+    tracks without tags (or when no tags file is given)."""
     t = catalog.tracks
-    return {
-        int(tid): {"genre_top": g if isinstance(g, str) else None, "artist_id": int(a)}
-        for tid, g, a in zip(t.index, t["genre_top"], t["artist_id"], strict=True)
-    }
+    tags = tags or {}
+    out: dict[int, dict[str, Any]] = {}
+    for tid, g, a, ga, d in zip(t.index, t["genre_top"], t["artist_id"], t["genres_all"], t["duration"], strict=True):
+        tag = tags.get(int(tid))
+        out[int(tid)] = {
+            "genre_top": g if isinstance(g, str) else None,
+            "artist_id": int(a),
+            "genres_all": [int(x) for x in ga] if isinstance(ga, list | tuple) else [],
+            "duration": float(d) if d == d else None,  # NaN: unknown
+            "mood_style": tag.mood_style if tag else None,
+            "energy": tag.energy if tag else None,
+            "valence": tag.valence if tag else None,
+            "source": tag.source if tag else None,
+        }
+    return out
 
 
-def run_index(vectors: Path, fma: Path, settings: Settings, progress: Progress = None) -> IndexReport:
-    """Load a vector set into a new Milvus collection and point the serving alias at it."""
+def run_index(
+    vectors: Path,
+    fma: Path,
+    settings: Settings,
+    progress: Progress = None,
+    tags_path: Path | None = None,
+    recall_target: float = 0.95,
+    plan_path: Path | None = None,
+    keep_previous: int = 1,
+    grace_seconds: float = 600.0,
+    log: Callable[[str], None] | None = None,
+) -> IndexReport:
+    """Tune (or read) an IVF-PQ plan, load a vector set into a new Milvus collection, verify it, point the serving
+    alias at it and drop superseded collections past the grace period (keeping `keep_previous`).
+
+    The plan JSON is written to `plan_path` (default `<data_dir>/index_plans/<vector_set_id>.json`); an existing
+    `plan_path` is used as is instead of re-tuning.
+    """
     from embedding.store import load_vector_set
-    from indexing.milvus_index import TrackIndex
+    from indexing.faiss_tuning import read_plan, tune_ivf_pq
+    from indexing.milvus_index import IndexPlan, TrackIndex, default_plan
+    from museed.tags import read_tags
 
     vs = load_vector_set(vectors)
     catalog = load_catalog(fma, scan_unlisted=False)
+    tags = read_tags(tags_path) if tags_path else {}
+    plan_file = plan_path or settings.data_dir / "index_plans" / f"{vs.manifest.vector_set_id}.json"
+    tuned = None
+    plan: IndexPlan
+    if plan_path is not None and plan_path.exists():
+        tuned, source = read_plan(plan_path), "plan-file"
+        if tuned.dim != vs.manifest.dim:
+            raise ValueError(f"plan {plan_path} is for dim {tuned.dim}, the vector set has dim {vs.manifest.dim}")
+        plan = tuned.index_plan()
+    elif len(vs) >= MIN_TUNE_VECTORS:
+        tuned = tune_ivf_pq(vs.vectors, recall_target=recall_target, vector_set_id=vs.manifest.vector_set_id, log=log)
+        tuned.write(plan_file)
+        plan, source = tuned.index_plan(), "tuned"
+    else:
+        plan, source = default_plan(len(vs)), "default"
     if settings.milvus_is_lite:
         Path(settings.milvus_target).parent.mkdir(parents=True, exist_ok=True)
     token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
     index = TrackIndex(settings.milvus_target, alias=settings.milvus_alias, token=token)
     try:
-        name = index.build(vs, track_metadata(catalog), progress=progress)
-        plan = index.current_plan()
+        info: dict[str, Any] = {"plan_source": source}
+        if tuned is not None:
+            info.update(recall=tuned.recall, recall_target=tuned.recall_target, vector_set_id=tuned.vector_set_id)
+        # the verification demands most of the tuned recall (a sample of 50 queries is noisy)
+        min_recall = max(0.0, tuned.recall - 0.15) if tuned is not None else 0.0
+        name = index.build(
+            vs, track_metadata(catalog, tags), plan=plan, progress=progress, plan_info=info, min_recall=min_recall
+        )
+        dropped = index.prune(keep_previous=keep_previous, grace_seconds=grace_seconds)
+        served = index.current_plan()
+        check = index.last_check
         return IndexReport(
             collection=name,
             alias=settings.milvus_alias,
             rows=index.count(),
-            index_type=plan.index_type,
-            nlist=plan.nlist,
-            nprobe=plan.nprobe,
-            engine="milvus-lite" if index.is_lite else "milvus-server",
+            index_type=served.index_type,
+            nlist=served.nlist,
+            nprobe=served.nprobe,
+            engine=index.engine,
             vector_set_id=vs.manifest.vector_set_id,
             encoder_id=vs.manifest.encoder_id,
+            m=served.m,
+            nbits=served.nbits,
+            substitute_for=served.substitute_for,
+            plan_source=source,
+            plan_file=str(plan_file) if source != "default" else None,
+            tuned_recall=tuned.recall if tuned else None,
+            meets_target=tuned.meets_target if tuned else None,
+            sample_recall=check.sample_recall if check else None,
+            tagged_tracks=sum(int(t) in tags for t in vs.track_ids),
+            dropped=dropped,
+            operating_points=list(tuned.operating_points) if tuned else [],
         )
     finally:
         index.close()
@@ -117,3 +256,34 @@ def run_db_load(fma: Path, settings: Settings, progress: Progress = None) -> tup
     with transaction(session_factory(settings.sqlalchemy_url)) as session:
         report = load_catalog_into_db(session, catalog, progress=progress)
     return report, catalog
+
+
+def run_triplets(
+    fma: Path,
+    tags: Path,
+    out: Path,
+    n: int,
+    mix: str | None = None,
+    curriculum_epochs: int = 1,
+    seed: int = 0,
+) -> Any:
+    """Build the triplets Parquet (and its stats JSON) from the catalog and a tags file; returns the stats."""
+    from training.triplets import make_triplets, parse_mix
+
+    return make_triplets(fma, tags, out, n, mix=parse_mix(mix), curriculum_epochs=curriculum_epochs, seed=seed)
+
+
+def run_train(
+    fma: Path,
+    triplets: Path,
+    out: Path,
+    config: Path | None = None,
+    resume: bool = False,
+    overrides: dict[str, Any] | None = None,
+    progress: Progress = None,
+) -> Any:
+    """Fine-tune the encoder on triplets into the run dir `out`; returns the TrainReport (encoder in out/encoder)."""
+    from training.train import DEFAULT_CONFIG, TrainConfig, train_run
+
+    run_config = TrainConfig.from_file(config or DEFAULT_CONFIG, overrides)
+    return train_run(fma, triplets, out, run_config, resume=resume, progress=progress)

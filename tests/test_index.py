@@ -115,3 +115,151 @@ def test_rebuild_swaps_alias_without_failed_queries(milvus_uri: str, unique_alia
     assert served > 0
     assert second != first and index.current_collection() == second
     index.close()
+
+
+def tagged(meta: dict) -> dict:
+    """Tag fields from museed.vocab, assigned by track id (so expected counts are known)."""
+    moods = ["dreamy", "driving", "playful", "somber"]
+    return {
+        t: {
+            **m,
+            "mood_style": moods[t % 4],
+            "energy": ["high", "medium", "low"][t % 3],
+            "valence": ["positive", "negative"][t % 2],
+            "source": "acoustic" if t % 5 else "electronic",
+            "genres_all": [1, 7] if m["genre_top"] == "Rock" else [2],
+            "duration": 30.0,
+        }
+        for t, m in meta.items()
+    }
+
+
+def test_plan_honoured_and_persisted(milvus_uri: str, unique_alias: str) -> None:
+    vs, meta = clustered_vectors(n=800)
+    tuned = IndexPlan(index_type="IVF_PQ", nlist=8, nprobe=3, m=8, nbits=8)
+    index = TrackIndex(milvus_uri, alias=unique_alias)
+    try:
+        name = index.build(vs, meta, plan=tuned, plan_info={"recall": 0.97, "vector_set_id": "vs"}, sample_queries=20)
+        desc = index.client.describe_index(collection_name=name, index_name="vector")
+        if index.is_lite:
+            # Milvus Lite has no IVF_PQ: the substitute keeps the plan's nlist and nprobe, and says so
+            assert desc["index_type"] == "IVF_FLAT" and int(desc.get("nlist") or desc["params"]["nlist"]) == 8
+        else:
+            params = desc.get("params") or desc
+            assert desc["index_type"] == "IVF_PQ"
+            assert (int(params["nlist"]), int(params["m"]), int(params["nbits"])) == (8, 8, 8)
+        assert index.last_check is not None and index.last_check.sample_queries == 20
+        assert index.last_check.sample_recall > 0.3
+        # a fresh client (an API restart) reads the tuned nprobe back from the collection's properties
+        restarted = TrackIndex(milvus_uri, alias=unique_alias) if not index.is_lite else index
+        restarted._plans.clear()
+        plan = restarted.current_plan()
+        assert plan.nprobe == 3 and plan.nlist == 8
+        assert plan.substitute_for == ("IVF_PQ" if index.is_lite else None)
+        assert restarted.stored_plan(name)["recall"] == 0.97
+    finally:
+        index.close()
+
+
+def test_tag_filters_rare_genre_and_artist_cap(milvus_uri: str, unique_alias: str) -> None:
+    from indexing.milvus_index import FilterError, SearchFilters
+
+    vs, meta = clustered_vectors()
+    meta = tagged(meta)
+    index = TrackIndex(milvus_uri, alias=unique_alias)
+    try:
+        index.build(vs, meta)  # the default plan probes every list of this small index: exact counts
+        q = vs.vectors[0]
+        rare_dreamy = {t for t, m in meta.items() if m["genre_top"] == "Easy Listening" and m["mood_style"] == "dreamy"}
+        hits = index.search(q, k=100, filters=SearchFilters(genre="Easy Listening", mood_style="dreamy"))
+        assert {h.track_id for h in hits} == rare_dreamy and rare_dreamy
+
+        want = {t for t, m in meta.items() if m["energy"] == "low" and m["source"] == "electronic"}
+        hits = index.search(q, k=500, filters=SearchFilters(energy="low", source="electronic"))
+        assert {h.track_id for h in hits} == want
+        assert all(h.fields["energy"] == "low" and h.fields["source"] == "electronic" for h in hits)
+
+        rock = {t for t, m in meta.items() if m["genre_top"] == "Rock"}
+        assert {h.track_id for h in index.search(q, k=1000, filters=SearchFilters(genre_id=7))} == rock
+
+        with pytest.raises(FilterError):
+            index.search(q, k=5, filters=SearchFilters(mood_style="angry"))
+
+        # per-artist cap under a selective filter: every artist once, best track first, until artists run out
+        rare_artists = {meta[t]["artist_id"] for t in rare_dreamy}
+        capped = index.search(q, k=50, filters=SearchFilters(genre="Easy Listening"), max_per_artist=1)
+        artists = [int(h.fields["artist_id"]) for h in capped]
+        assert len(artists) == len(set(artists)) and rare_artists <= set(artists)
+        easy = [t for t, m in meta.items() if m["genre_top"] == "Easy Listening"]
+        assert len(capped) == len({meta[t]["artist_id"] for t in easy})
+        by_artist: dict[int, float] = {}
+        for t in easy:  # each artist's representative is its best-scoring track
+            s = float(vs.vectors[vs.index_of()[t]] @ q)
+            by_artist[meta[t]["artist_id"]] = max(s, by_artist.get(meta[t]["artist_id"], -2.0))
+        for h in capped:
+            assert h.score == pytest.approx(by_artist[int(h.fields["artist_id"])], abs=1e-4)
+
+        two = index.search(q, k=60, max_per_artist=2)
+        counts: dict[int, int] = {}
+        for h in two:
+            counts[int(h.fields["artist_id"])] = counts.get(int(h.fields["artist_id"]), 0) + 1
+        assert len(two) == 60 and max(counts.values()) <= 2
+    finally:
+        index.close()
+
+
+def test_prune_keeps_previous_after_grace(tmp_path: Path, unique_alias: str) -> None:
+    vs, meta = clustered_vectors(n=300)
+    index = TrackIndex(str(tmp_path / "m.db"), alias=unique_alias)
+    try:
+        names = [index.build(vs, meta, sample_queries=5) for _ in range(3)]
+        assert [n for n, _ in index.versions()] == names
+        assert index.prune(keep_previous=0, grace_seconds=3600) == []  # inside the grace period: nothing dropped
+        assert index.prune(keep_previous=1, grace_seconds=0) == [names[0]]
+        assert [n for n, _ in index.versions()] == names[1:] and index.current_collection() == names[2]
+        assert index.prune(keep_previous=0, grace_seconds=0) == [names[1]]
+        assert index.search(vs.vectors[0], k=3)[0].track_id == int(vs.track_ids[0])
+    finally:
+        index.close()
+
+
+def test_run_index_with_tags_and_plan_file(small_corpus: Path, small_vectors: Path, tmp_path: Path) -> None:
+    """`museed index` end to end on Milvus Lite: tag fields filled from the tags file, the plan file's IVF_PQ
+    substituted (same nlist/nprobe) and announced, the previous collection kept then pruned."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from embedding.store import load_vector_set
+    from indexing.faiss_tuning import TunedPlan
+    from indexing.milvus_index import SearchFilters
+    from museed.pipeline import run_index
+    from museed.settings import Settings
+    from museed.tags import ground_truth_tags, write_tags
+
+    truth = ground_truth_tags(small_corpus / "synth_ground_truth.csv")
+    tags_file = tmp_path / "tags.jsonl"
+    assert write_tags(tags_file, truth.values()) == len(truth)
+    vs = load_vector_set(small_vectors)
+    plan_file = TunedPlan(
+        vector_set_id=vs.manifest.vector_set_id, n_vectors=len(vs), dim=vs.manifest.dim, metric="IP", k=10,
+        recall_target=0.95, nlist=2, m=vs.manifest.dim // 4, nbits=8, nprobe=2, recall=0.97, ms_per_query=0.1,
+        meets_target=True, n_queries=10, train_size=50, seconds=0.1,
+    ).write(tmp_path / "plan.json")  # fmt: skip
+    settings = Settings(data_dir=tmp_path / "data", milvus_alias="tracks_cli")
+    first = run_index(small_vectors, small_corpus, settings, tags_path=tags_file, plan_path=plan_file)
+    assert (first.index_type, first.substitute_for, first.nlist, first.nprobe) == ("IVF_FLAT", "IVF_PQ", 2, 2)
+    assert first.plan_source == "plan-file" and first.tagged_tracks == first.rows == len(vs)
+    second = run_index(small_vectors, small_corpus, settings, tags_path=tags_file, plan_path=plan_file, grace_seconds=0)
+    assert second.dropped == []  # --keep-previous 1: the first collection stays for rollback
+
+    index = TrackIndex(settings.milvus_target, alias="tracks_cli")
+    try:
+        low = {t for t, tag in truth.items() if tag.energy == "low" and t in set(vs.track_ids.tolist())}
+        hits = index.search(vs.vectors[0], k=len(vs), filters=SearchFilters(energy="low"))
+        assert {h.track_id for h in hits} == low
+        assert index.prune(keep_previous=0, grace_seconds=0) == [first.collection]
+        with TestClient(create_app(settings=settings, track_index=index)) as client:
+            ready = client.get("/readyz").json()["checks"]["vector_index"]
+        assert ready["index_type"] == "IVF_FLAT" and ready["substitute_for"] == "IVF_PQ" and ready["nprobe"] == 2
+    finally:
+        index.close()

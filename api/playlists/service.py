@@ -37,6 +37,20 @@ def brief(track: Track) -> TrackBrief:
     )
 
 
+def summary(playlist: Playlist, n_tracks: int, likes: int = 0) -> PlaylistSummary:
+    """The list view of a playlist."""
+    return PlaylistSummary(
+        id=playlist.id,
+        title=playlist.title,
+        owner_id=playlist.owner_id,
+        visibility=playlist.visibility,
+        created_at=playlist.created_at,
+        updated_at=playlist.updated_at,
+        n_tracks=n_tracks,
+        likes=likes,
+    )
+
+
 def seed_vector(vectors: list[np.ndarray]) -> np.ndarray:
     """Mean of the seeds' unit vectors, renormalised (the direction all seeds share)."""
     mean = np.mean(np.stack(vectors), axis=0)
@@ -174,18 +188,7 @@ class PlaylistService:
 
     def list_owned(self, user: User, limit: int, offset: int) -> list[PlaylistSummary]:
         """The user's playlists, newest first."""
-        return [
-            PlaylistSummary(
-                id=p.id,
-                title=p.title,
-                owner_id=p.owner_id,
-                visibility=p.visibility,
-                created_at=p.created_at,
-                updated_at=p.updated_at,
-                n_tracks=n,
-            )
-            for p, n in self.repo.owned_by(user.id, limit, offset)
-        ]
+        return [summary(p, n) for p, n in self.repo.owned_by(user.id, limit, offset)]
 
     def out(self, playlist: Playlist) -> PlaylistOut:
         """The full view of a loaded playlist."""

@@ -6,29 +6,15 @@ from typing import Literal
 
 from api.badges.repository import BadgeRepository
 from api.badges.service import BadgeService
-from api.db.models import Playlist, PlaylistLike, PlaylistSave, User
+from api.db.models import PlaylistLike, PlaylistSave, User
 from api.errors import NotFound, Unprocessable
 from api.playlists.repository import PlaylistRepository
 from api.playlists.schemas import PlaylistSummary
-from api.playlists.service import PlaylistService
+from api.playlists.service import PlaylistService, summary
 from api.social.repository import Edge, SocialRepository
 from api.users.repository import UserRepository
 from api.users.schemas import PublicProfile
 from api.users.service import public_profile
-
-
-def summary(playlist: Playlist, n_tracks: int, likes: int) -> PlaylistSummary:
-    """The list view of a playlist."""
-    return PlaylistSummary(
-        id=playlist.id,
-        title=playlist.title,
-        owner_id=playlist.owner_id,
-        visibility=playlist.visibility,
-        created_at=playlist.created_at,
-        updated_at=playlist.updated_at,
-        n_tracks=n_tracks,
-        likes=likes,
-    )
 
 
 class SocialService:

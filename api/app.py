@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from api.badges.endpoints import router as badges_router
 from api.db.session import session_factory
-from api.errors import install_error_handlers
+from api.errors import PROBLEM_JSON, VALIDATION_PROBLEM_RESPONSE, install_error_handlers
 from api.playlists.endpoints import router as playlists_router
 from api.ratelimit import RateLimiter
 from api.social.endpoints import router as social_router
@@ -62,6 +62,26 @@ def _upload_embedder(settings: Settings, encoder: Any | None, index: TrackIndex 
     return UploadEmbedder(encoder, settings)
 
 
+def _document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the error handlers send: validation errors (422) are problem+json
+    (with an `errors` list), not FastAPI's default JSON body."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        for item in schema.get("paths", {}).values():
+            for op in item.values():
+                response = op.get("responses", {}).get("422")
+                if response is not None and PROBLEM_JSON not in response.get("content", {}):
+                    op["responses"]["422"] = VALIDATION_PROBLEM_RESPONSE
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(
     settings: Settings | None = None, track_index: TrackIndex | None = None, encoder: Any | None = None
 ) -> FastAPI:
@@ -102,6 +122,7 @@ def create_app(
         generate_unique_id_function=_operation_id,
     )
     install_error_handlers(app)
+    _document_problems(app)
     Instrumentator().instrument(app).expose(app, endpoint="/metrics", include_in_schema=False)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
@@ -109,7 +130,12 @@ def create_app(
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"], summary="Readiness: DB reachable and a vector index served")
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        summary="Readiness: DB reachable and a vector index served",
+        responses={503: {"description": "not ready: the same body, with the failing check named"}},
+    )
     def readyz(request: Request) -> JSONResponse:
         """DB and vector index status; 503 until both are usable."""
         checks: dict[str, Any] = {}

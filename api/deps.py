@@ -41,6 +41,11 @@ def get_index(request: Request) -> TrackIndex:
     return index
 
 
+def get_optional_index(request: Request) -> TrackIndex | None:
+    """The track index when one is served (catalog reads still work without it)."""
+    return getattr(request.app.state, "track_index", None)
+
+
 def get_rate_limiter(request: Request) -> RateLimiter:
     """The app's rate limiter (Redis or memory)."""
     limiter: RateLimiter = request.app.state.rate_limiter
@@ -71,5 +76,6 @@ def get_current_user(
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 SessionDep = Annotated[Session, Depends(get_db)]
 IndexDep = Annotated[TrackIndex, Depends(get_index)]
+OptionalIndexDep = Annotated[TrackIndex | None, Depends(get_optional_index)]
 CurrentUser = Annotated[User, Depends(get_current_user)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]

@@ -96,6 +96,33 @@ PROBLEM_RESPONSE: dict[str, Any] = {
 }
 
 
+#: what a 422 from request validation looks like: a problem with the failing fields listed
+VALIDATION_PROBLEM_RESPONSE: dict[str, Any] = {
+    "description": "Invalid request: problem details (RFC 9457) listing each failing field in `errors`",
+    "content": {
+        PROBLEM_JSON: {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    **PROBLEM_RESPONSE["content"][PROBLEM_JSON]["schema"]["properties"],
+                    "errors": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+                                "msg": {"type": "string"},
+                                "type": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            }
+        }
+    },
+}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route domain errors, HTTP errors, validation errors and unexpected exceptions through problem+json."""
 

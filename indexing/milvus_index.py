@@ -53,6 +53,8 @@ INDEXED_SCALARS = ("genre_top", "mood_style", "energy", "valence", "source", "ar
 LITE_SUBSTITUTE = "IVF_FLAT"
 #: Milvus' largest topk (limit + offset) per search
 MAX_TOPK = 16384
+#: track ids per lookup query (keeps the `in [...]` expression well under Milvus' expression limits)
+LOOKUP_BATCH = 1000
 #: serving reads tolerate a bounded staleness (no wait for the newest timestamp); build checks read Strong
 SERVING_CONSISTENCY = "Bounded"
 VERIFY_CONSISTENCY = "Strong"
@@ -246,7 +248,14 @@ class TrackIndex:
         self.client.create_collection(collection_name=name, schema=schema)
         try:
             # the plan travels with the collection, so a restarted API searches with the tuned nprobe
-            stored = {**(plan_info or {}), **plan.to_json(), "alias": self.alias, "engine": self.engine}
+            stored = {
+                **(plan_info or {}),
+                **plan.to_json(),
+                "alias": self.alias,
+                "engine": self.engine,
+                "vector_set_id": vectors.manifest.vector_set_id,
+                "encoder_id": vectors.manifest.encoder_id,
+            }
             self.client.alter_collection_properties(name, properties={PLAN_PROPERTY: json.dumps(stored)})
             ids = vectors.track_ids
             for start in range(0, len(ids), batch):
@@ -494,14 +503,42 @@ class TrackIndex:
 
     def get_vectors(self, track_ids: Sequence[int]) -> dict[int, np.ndarray]:
         """Stored vectors of `track_ids` (those not in the index are absent from the result)."""
-        if not track_ids:
-            return {}
-        rows = self.client.query(
-            collection_name=self.alias,
-            filter=f"track_id in [{', '.join(str(int(t)) for t in track_ids)}]",
-            output_fields=["track_id", "vector"],
-        )
-        return {int(r["track_id"]): np.asarray(r["vector"], dtype=np.float32) for r in rows}
+        return {t: row["vector"] for t, row in self.get_rows(track_ids, fields=("vector",)).items()}
+
+    def get_rows(
+        self, track_ids: Sequence[int], fields: Sequence[str] = ("vector", *SCALAR_FIELDS)
+    ) -> dict[int, dict[str, Any]]:
+        """Stored `fields` of `track_ids` (vector as a float32 array; empty tags as None); tracks that are not
+        in the index are absent from the result."""
+        ids = sorted({int(t) for t in track_ids})
+        out: dict[int, dict[str, Any]] = {}
+        for start in range(0, len(ids), LOOKUP_BATCH):
+            chunk = ids[start : start + LOOKUP_BATCH]
+            rows = self.client.query(
+                collection_name=self.alias,
+                filter=f"track_id in [{', '.join(str(t) for t in chunk)}]",
+                output_fields=["track_id", *fields],
+            )
+            for r in rows:
+                row = {f: r.get(f) for f in fields}
+                if "vector" in row:
+                    row["vector"] = np.asarray(r["vector"], dtype=np.float32)
+                for name in TAG_VOCAB:
+                    if name in row and not row[name]:
+                        row[name] = None
+                out[int(r["track_id"])] = row
+        return out
+
+    def served_identity(self) -> dict[str, Any]:
+        """What the served collection was built from: collection name, vector-set id and encoder id (None
+        when the collection predates these properties)."""
+        name = self.current_collection()
+        stored = self.stored_plan(name) if name else {}
+        return {
+            "collection": name,
+            "vector_set_id": stored.get("vector_set_id"),
+            "encoder_id": stored.get("encoder_id"),
+        }
 
 
 def _hit_id(hit: dict[str, Any]) -> int:

@@ -22,6 +22,7 @@ from indexing.milvus_index import TrackIndex
 from museed.catalog import load_catalog
 from museed.pipeline import track_metadata
 from museed.settings import Settings
+from museed.tags import ground_truth_tags
 
 PROBLEM = "application/problem+json"
 
@@ -60,7 +61,9 @@ def stack(
     uri = str(tmp_path / "m.db") if milvus_kind == "lite" else request.getfixturevalue("milvus_server")
     vs = load_vector_set(small_vectors)
     index = TrackIndex(uri, alias=unique_alias)
-    index.build(vs, track_metadata(catalog))
+    # the synthetic corpus' ground-truth tags stand in for a tagging run (filters and "why" use them)
+    tags = ground_truth_tags(small_corpus / "synth_ground_truth.csv")
+    index.build(vs, track_metadata(catalog, tags))
     request.addfinalizer(index.close)
     settings = Settings(
         database_url=url,
@@ -74,7 +77,7 @@ def stack(
     from embedding.encoders import load_encoder
 
     encoder = load_encoder("small:0", settings=settings)
-    return {"settings": settings, "index": index, "vectors": vs, "catalog": catalog, "encoder": encoder}
+    return {"settings": settings, "index": index, "vectors": vs, "catalog": catalog, "encoder": encoder, "tags": tags}
 
 
 async def signed_in(client: httpx.AsyncClient, name: str) -> dict[str, str]:
@@ -112,7 +115,7 @@ async def test_playlist_from_one_seed(client: httpx.AsyncClient, stack: dict[str
     vs: VectorSet = stack["vectors"]
     catalog = stack["catalog"]
     seed = int(vs.track_ids[3])
-    resp = await client.post("/api/playlists", json={"seed_track_ids": [seed], "size": 10})
+    resp = await client.post("/api/playlists", json={"seed_track_ids": [seed], "size": 10, "max_per_artist": None})
     assert resp.status_code == 201, resp.text
     body = resp.json()
     ids = [t["track_id"] for t in body["tracks"]]
@@ -143,7 +146,7 @@ async def test_playlist_from_one_seed(client: httpx.AsyncClient, stack: dict[str
 async def test_several_seeds_are_averaged(client: httpx.AsyncClient, stack: dict[str, Any]) -> None:
     vs: VectorSet = stack["vectors"]
     seeds = [int(t) for t in vs.track_ids[[1, 5, 9]]]
-    resp = await client.post("/api/playlists", json={"seed_track_ids": seeds, "size": 8})
+    resp = await client.post("/api/playlists", json={"seed_track_ids": seeds, "size": 8, "max_per_artist": None})
     assert resp.status_code == 201, resp.text
     mean = vs.vectors[[vs.index_of()[s] for s in seeds]].mean(axis=0)
     mean /= np.linalg.norm(mean)
@@ -157,7 +160,9 @@ async def test_genre_filter_is_honoured(client: httpx.AsyncClient, stack: dict[s
     counts = catalog.tracks["genre_top"].value_counts()
     rare = str(counts.index[-1])  # the rarest genre present: fewer tracks than the playlist size
     seed = next(int(t) for t in vs.track_ids if genre_of[int(t)] != rare)
-    resp = await client.post("/api/playlists", json={"seed_track_ids": [seed], "size": 20, "genre": rare})
+    resp = await client.post(
+        "/api/playlists", json={"seed_track_ids": [seed], "size": 20, "genre": rare, "max_per_artist": None}
+    )
     assert resp.status_code == 201, resp.text
     tracks = resp.json()["tracks"]
     in_genre = {int(t) for t in vs.track_ids if genre_of[int(t)] == rare}
@@ -167,13 +172,155 @@ async def test_genre_filter_is_honoured(client: httpx.AsyncClient, stack: dict[s
     assert [t["track_id"] for t in tracks] == exact_top(vs, query, exclude={seed}, allowed=in_genre)
 
 
+def mean_pairwise(vs: VectorSet, ids: list[int]) -> float:
+    """Mean cosine between distinct tracks of `ids` (how alike a playlist's tracks are)."""
+    v = vs.vectors[[vs.index_of()[t] for t in ids]]
+    sims = v @ v.T
+    return float((sims.sum() - np.trace(sims)) / (len(ids) * (len(ids) - 1)))
+
+
+async def test_default_diversity_caps_tracks_per_artist(client: httpx.AsyncClient, stack: dict[str, Any]) -> None:
+    vs: VectorSet = stack["vectors"]
+    t = stack["catalog"].tracks
+    artist = {int(tid): int(a) for tid, a in zip(t.index, t["artist_id"], strict=True)}
+    seed = int(vs.track_ids[3])
+    query = vs.vectors[vs.index_of()[seed]]
+    for cap, payload in ((2, {}), (1, {"max_per_artist": 1})):
+        resp = await client.post("/api/playlists", json={"seed_track_ids": [seed], "size": 10, **payload})
+        assert resp.status_code == 201, resp.text
+        ids = [t["track_id"] for t in resp.json()["tracks"]]
+        # the exact ranking with artists skipped once they have `cap` tracks
+        expected: list[int] = []
+        taken: dict[int, int] = {}
+        for tid in exact_top(vs, query, exclude={seed}):
+            if taken.get(artist[tid], 0) < cap and len(expected) < 10:
+                expected.append(tid)
+                taken[artist[tid]] = taken.get(artist[tid], 0) + 1
+        assert ids == expected
+        assert resp.json()["recipe"]["max_per_artist"] == cap
+
+
+async def test_tag_filters_and_why(client: httpx.AsyncClient, stack: dict[str, Any]) -> None:
+    vs: VectorSet = stack["vectors"]
+    tags = stack["tags"]
+    seed = int(vs.track_ids[3])
+    mine = tags[seed]
+    query = vs.vectors[vs.index_of()[seed]]
+    embedded = {int(t) for t in vs.track_ids}
+    for filters in ({"mood_style": mine.mood_style}, {"energy": mine.energy, "source": mine.source}):
+        resp = await client.post(
+            "/api/playlists", json={"seed_track_ids": [seed], "size": 5, "max_per_artist": None, **filters}
+        )
+        assert resp.status_code == 201, resp.text
+        allowed = {t for t in embedded if all(getattr(tags[t], k) == v for k, v in filters.items())}
+        ids = [t["track_id"] for t in resp.json()["tracks"]]
+        assert ids == exact_top(vs, query, exclude={seed}, allowed=allowed)[:5]
+        assert resp.json()["recipe"] | filters == resp.json()["recipe"]
+    # "why" names exactly the tags a track shares with the seed
+    resp = await client.post("/api/playlists", json={"seed_track_ids": [seed], "size": 10})
+    for t in resp.json()["tracks"]:
+        theirs = tags[t["track_id"]]
+        assert (f"{mine.mood_style} mood" in t["why"]) == (theirs.mood_style == mine.mood_style), t["why"]
+        assert (f"{mine.energy} energy" in t["why"]) == (theirs.energy == mine.energy), t["why"]
+        assert (f"{mine.valence} valence" in t["why"]) == (theirs.valence == mine.valence), t["why"]
+    stored = (await client.get(f"/api/playlists/{resp.json()['id']}")).json()
+    assert [t["why"] for t in stored["tracks"]] == [t["why"] for t in resp.json()["tracks"]]
+
+
+async def test_discovery_trades_similarity_for_variety(client: httpx.AsyncClient, stack: dict[str, Any]) -> None:
+    from api.playlists.recommend import mmr_order
+
+    vs: VectorSet = stack["vectors"]
+    seed = int(vs.track_ids[3])
+    query = vs.vectors[vs.index_of()[seed]]
+    base = {"seed_track_ids": [seed], "size": 8, "max_per_artist": None}
+    plain = [t["track_id"] for t in (await client.post("/api/playlists", json=base)).json()["tracks"]]
+    resp = await client.post("/api/playlists", json={**base, "discovery": 1.0})
+    assert resp.status_code == 201, resp.text
+    novel = [t["track_id"] for t in resp.json()["tracks"]]
+    assert novel[0] == plain[0]  # the first pick is still the closest track
+    assert mean_pairwise(vs, novel) < mean_pairwise(vs, plain)
+    # MMR over a pool of the 4 x size nearest tracks
+    pool = exact_top(vs, query, exclude={seed})[:32]
+    order = mmr_order(query, vs.vectors[[vs.index_of()[t] for t in pool]], 8, 1.0)
+    assert novel == [pool[i] for i in order]
+    assert resp.json()["recipe"]["discovery"] == 1.0
+
+
+async def test_recipe_records_the_index_and_refresh_replays_it(
+    client: httpx.AsyncClient, stack: dict[str, Any]
+) -> None:
+    vs: VectorSet = stack["vectors"]
+    seed = int(vs.track_ids[7])
+    made = (await client.post("/api/playlists", json={"seed_track_ids": [seed], "size": 6, "discovery": 0.3})).json()
+    recipe = made["recipe"]
+    assert recipe["encoder_id"] == vs.manifest.encoder_id
+    assert recipe["vector_set_id"] == vs.manifest.vector_set_id
+    assert recipe["collection"] == stack["index"].current_collection()
+    assert (recipe["size"], recipe["max_per_artist"], recipe["discovery"]) == (6, 2, 0.3)
+    ids = [t["track_id"] for t in made["tracks"]]
+    pid = made["id"]
+    await client.patch(f"/api/playlists/{pid}", json={"title": "kept"})
+    assert (await client.put(f"/api/playlists/{pid}/tracks", json={"track_ids": ids[:2]})).status_code == 200
+    other = await signed_in(client, "refresher")
+    assert (await client.post(f"/api/playlists/{pid}/refresh", headers=other)).status_code == 404
+    await client.patch(f"/api/playlists/{pid}", json={"visibility": "public"})
+    assert (await client.post(f"/api/playlists/{pid}/refresh", headers=other)).status_code == 403
+    refreshed = await client.post(f"/api/playlists/{pid}/refresh")
+    assert refreshed.status_code == 200, refreshed.text
+    body = refreshed.json()
+    assert [t["track_id"] for t in body["tracks"]] == ids  # same index, same recipe: the same playlist
+    assert (body["title"], body["visibility"]) == ("kept", "public")
+    assert body["recipe"]["refreshed_from"] == recipe["collection"]
+
+
+async def test_similar_taste_from_generated_playlists(client: httpx.AsyncClient, stack: dict[str, Any]) -> None:
+    vs: VectorSet = stack["vectors"]
+
+    def taste(track_ids: list[int]) -> np.ndarray:
+        mean = vs.vectors[[vs.index_of()[t] for t in track_ids]].mean(axis=0)
+        return mean / np.linalg.norm(mean)
+
+    async def make(headers: dict[str, str], seed: int) -> dict[str, Any]:
+        resp = await client.post("/api/playlists", json={"seed_track_ids": [seed], "size": 5}, headers=headers)
+        assert resp.status_code == 201, resp.text
+        return dict(resp.json())
+
+    me = dict(client.headers)
+    mine = await make(me, int(vs.track_ids[3]))
+    near, far = await signed_in(client, "near"), await signed_in(client, "far")
+    theirs = await make(near, int(vs.track_ids[3]))
+    kept = [t["track_id"] for t in theirs["tracks"]][:3]
+    # an edit drops the stored embedding; the taste query recomputes it from the index
+    await client.put(f"/api/playlists/{theirs['id']}/tracks", json={"track_ids": kept}, headers=near)
+    other = await make(far, int(vs.track_ids[40]))
+    for who, pid in ((near, theirs["id"]), (far, other["id"])):
+        await client.patch(f"/api/playlists/{pid}", json={"visibility": "public"}, headers=who)
+    got = (await client.get("/api/users/me/similar", params={"limit": 50})).json()
+    mine_taste = taste([t["track_id"] for t in mine["tracks"]])
+    expected = {
+        (await client.get("/api/users/me", headers=near)).json()["id"]: float(mine_taste @ taste(kept)),
+        (await client.get("/api/users/me", headers=far)).json()["id"]: float(
+            mine_taste @ taste([t["track_id"] for t in other["tracks"]])
+        ),
+    }
+    found = {u["id"]: u["similarity"] for u in got if u["id"] in expected}
+    assert found == pytest.approx(expected, abs=1e-3)
+
+
 @pytest.mark.parametrize(
     ("payload", "fragment"),
     [
         ({"seed_track_ids": []}, "seed_track_ids"),
         ({"seed_track_ids": list(range(1, 12))}, "seed_track_ids"),
         ({"seed_track_ids": [2], "size": 0}, "size"),
+        ({"seed_track_ids": [2], "size": 4}, "size"),
         ({"seed_track_ids": [2], "size": 101}, "size"),
+        ({"seed_track_ids": [2], "mood_style": "angry"}, "mood_style"),
+        ({"seed_track_ids": [2], "energy": 3}, "energy"),
+        ({"seed_track_ids": [2], "max_per_artist": 0}, "max_per_artist"),
+        ({"seed_track_ids": [2], "discovery": 1.5}, "discovery"),
+        ({"seed_track_ids": [2], "discovery": "lots"}, "discovery"),
         ({"seed_track_ids": ["abc"]}, "seed_track_ids"),
         ({"seed_track_ids": [2, 2]}, "repeat"),
         ({"size": 5}, "seed_track_ids"),
@@ -208,13 +355,72 @@ async def test_health_ready_and_tracks(client: httpx.AsyncClient, stack: dict[st
     ready = await client.get("/readyz")
     assert ready.status_code == 200, ready.text
     assert ready.json()["checks"]["vector_index"]["rows"] == len(stack["vectors"])
-    tid = int(stack["catalog"].tracks.index[0])
-    one = await client.get(f"/api/tracks/{tid}")
-    assert one.status_code == 200 and one.json()["track_id"] == tid
-    assert (await client.get("/api/tracks/999999999")).status_code == 404
-    page = await client.get("/api/tracks", params={"limit": 5})
-    assert len(page.json()) == 5
     assert (await client.get("/metrics")).status_code == 200
+
+
+async def test_track_detail_has_genres_tags_and_audio(client: httpx.AsyncClient, stack: dict[str, Any]) -> None:
+    catalog = stack["catalog"]
+    tid = int(catalog.with_audio().index[0])
+    one = await client.get(f"/api/tracks/{tid}")
+    assert one.status_code == 200, one.text
+    body = one.json()
+    assert body["track_id"] == tid and body["embedded"] is True
+    assert [g["genre_id"] for g in body["genres"]] == list(catalog.tracks.loc[tid, "genres_all"])
+    truth = stack["tags"][tid]
+    assert body["tags"] == {
+        "mood_style": truth.mood_style,
+        "energy": truth.energy,
+        "valence": truth.valence,
+        "source": truth.source,
+    }
+    assert body["audio_url"] == f"http://museed.test/api/tracks/{tid}/audio"
+    assert (await client.get(f"/api/tracks/{tid}/audio")).status_code == 200
+    assert (await client.get("/api/tracks/999999999")).status_code == 404
+    assert (await client.get("/api/tracks/not-a-number")).status_code == 422
+
+
+async def test_library_search_with_facets_and_pages(client: httpx.AsyncClient, stack: dict[str, Any]) -> None:
+    t = stack["catalog"].tracks
+    text = {
+        int(tid): f"{title} {artist} {album or ''}".lower()
+        for tid, title, artist, album in zip(t.index, t["title"], t["artist_name"], t["album_title"], strict=True)
+    }
+    genre_of = {int(tid): g if isinstance(g, str) else None for tid, g in zip(t.index, t["genre_top"], strict=True)}
+
+    everything = (await client.get("/api/tracks", params={"limit": 500})).json()
+    assert everything["total"] == len(t) and [x["track_id"] for x in everything["items"]] == sorted(text)
+    assert sum(f["count"] for f in everything["facets"]["genre_top"]) == len(t)
+
+    # a word from an artist name with a non-ASCII letter, typed in another case
+    artist = next(a for a in t["artist_name"] if any(ord(c) > 127 for c in a))
+    word = next(w for w in artist.split() if any(ord(c) > 127 for c in w)).upper()
+    found = (await client.get("/api/tracks", params={"q": word, "limit": 500})).json()
+    expected = sorted(tid for tid, s in text.items() if word.lower() in s)
+    assert expected and sorted(x["track_id"] for x in found["items"]) == expected
+    assert found["total"] == len(expected)
+    facet = {f["value"]: f["count"] for f in found["facets"]["genre_top"]}
+    assert facet == {g: sum(genre_of[x] == g for x in expected) for g in {genre_of[x] for x in expected}}
+
+    # every word must match; the genre filter narrows the page but not the facet
+    title = str(t.loc[int(t.index[5]), "title"])
+    words = title.split()[:2]
+    both = sorted(tid for tid, s in text.items() if all(w.lower() in s for w in words))
+    g = genre_of[int(t.index[5])]
+    narrowed = (await client.get("/api/tracks", params={"q": " ".join(words), "genre": g, "limit": 500})).json()
+    assert sorted(x["track_id"] for x in narrowed["items"]) == sorted(x for x in both if genre_of[x] == g)
+    assert sum(f["count"] for f in narrowed["facets"]["genre_top"]) == len(both)
+    # an exact title ranks first
+    exact = (await client.get("/api/tracks", params={"q": title})).json()
+    assert exact["items"][0]["title"].lower() == title.lower()
+
+    # pages: disjoint, in order, covering everything
+    pages = [(await client.get("/api/tracks", params={"limit": 10, "offset": o})).json()["items"] for o in (0, 10)]
+    assert [x["track_id"] for x in pages[0] + pages[1]] == sorted(text)[:20]
+    # LIKE wildcards are plain characters; too many words, bad paging are refused
+    assert (await client.get("/api/tracks", params={"q": "%"})).json()["total"] == sum("%" in s for s in text.values())
+    assert (await client.get("/api/tracks", params={"q": "a b c d e f g h i"})).status_code == 422
+    assert (await client.get("/api/tracks", params={"limit": 0})).status_code == 422
+    assert (await client.get("/api/tracks", params={"offset": -1})).status_code == 422
 
 
 async def test_creating_a_playlist_needs_an_account(client: httpx.AsyncClient, stack: dict[str, Any]) -> None:
@@ -312,6 +518,14 @@ async def test_upload_of_a_reencoded_library_track_finds_it_first(
     assert resp.status_code == 201, resp.text
     up = resp.json()
     assert up["encoder_id"] == stack["encoder"].encoder_id and up["duration_seconds"] > 3
+    # analysed on arrival: each axis voted by the 20 nearest library tracks
+    analysis = up["analysis"]
+    assert analysis["method"] == "neighbour vote" and analysis["neighbours"] == 20
+    assert set(analysis["tags"]) == {"genre_top", "mood_style", "energy", "valence", "source"}
+    assert all(0 < v["share"] <= 1 for v in analysis["tags"].values())
+    me = (await client.get("/api/users/me")).json()
+    badges = (await client.get(f"/api/users/{me['id']}/badges")).json()
+    assert "first_upload" in {b["badge"] for b in badges}
     assert [u["id"] for u in (await client.get("/api/uploads")).json()] == [up["id"]]
 
     made = await client.post("/api/playlists", json={"seed_upload_id": up["id"], "size": 5})
@@ -333,6 +547,21 @@ async def test_upload_of_a_reencoded_library_track_finds_it_first(
     assert (await client.delete(f"/api/uploads/{up['id']}", headers=other)).status_code == 404
     assert (await client.delete(f"/api/uploads/{up['id']}")).status_code == 204
     assert (await client.post("/api/playlists", json={"seed_upload_id": up["id"]})).status_code == 404
+
+
+def test_upload_analysis_is_the_neighbours_majority(stack: dict[str, Any]) -> None:
+    from api.uploads.service import analyse
+
+    vs: VectorSet = stack["vectors"]
+    for i in (0, 11, 40):
+        vector = vs.vectors[i]
+        analysis = analyse(stack["index"], [float(x) for x in vector], neighbours=15)
+        nearest = exact_top(vs, vector, exclude=set())[:15]
+        for axis in ("mood_style", "energy", "source"):
+            labels = [getattr(stack["tags"][t], axis) for t in nearest]
+            vote = analysis["tags"][axis]
+            assert labels.count(vote["value"]) == max(labels.count(x) for x in labels)
+            assert vote["share"] == pytest.approx(labels.count(vote["value"]) / 15, abs=1e-3)
 
 
 @pytest.mark.parametrize(

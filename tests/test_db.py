@@ -14,7 +14,7 @@ from api.db.models import Artist, Base, Genre, Track
 from api.db.session import get_engine, session_factory, transaction
 from museed.catalog import load_catalog
 
-HEAD = "0006"
+HEAD = "0007"
 
 
 def test_migrations_match_the_models(db_url: str) -> None:

@@ -36,10 +36,12 @@ async def user(client: httpx.AsyncClient, name: str) -> dict[str, Any]:
     return {"id": made.json()["id"], "headers": {"Authorization": f"Bearer {tokens['access_token']}"}}
 
 
-def playlist(db_url: str, owner_id: str, title: str, visibility: str) -> str:
+def playlist(db_url: str, owner_id: str, title: str, visibility: str, embedding: list[float] | None = None) -> str:
     """A stored (empty) playlist; generation itself is covered by test_api."""
     with transaction(session_factory(db_url)) as s:
-        p = Playlist(title=title, owner_id=owner_id, visibility=visibility, seed_track_ids=[], recipe={})
+        p = Playlist(
+            title=title, owner_id=owner_id, visibility=visibility, seed_track_ids=[], recipe={}, embedding=embedding
+        )
         s.add(p)
         s.flush()
         return p.id
@@ -187,3 +189,34 @@ async def test_badges_genre_mix_and_avatar(client: httpx.AsyncClient, db_url: st
     other = await user(client, "bob")
     assert (await client.get(f"/api/users/{other['id']}/avatar.svg")).text != changed.text
     assert (await client.get(f"/api/users/{'b' * 32}/avatar.svg")).status_code == 404
+
+
+async def test_people_with_similar_taste(client: httpx.AsyncClient, db_url: str) -> None:
+    ada, bob, cy, dan, eve = [await user(client, n) for n in ("ada", "bob", "cy", "dan", "eve")]
+    assert (await client.get("/api/users/me/similar", headers=ada["headers"])).status_code == 422  # no playlists
+    # ada's taste: the unit mean of all her playlists, private ones included
+    playlist(db_url, ada["id"], "mine", "private", [1.0, 0.0, 0.0])
+    playlist(db_url, ada["id"], "mine too", "public", [0.6, 0.8, 0.0])
+    playlist(db_url, bob["id"], "close", "public", [0.8, 0.6, 0.0])
+    playlist(db_url, cy["id"], "far", "public", [0.0, 0.0, 1.0])
+    playlist(db_url, cy["id"], "less far", "public", [0.0, 1.0, 0.0])
+    playlist(db_url, dan["id"], "hidden twin", "private", [0.9, 0.4, 0.0])  # private: never speaks for dan
+    resp = await client.get("/api/users/me/similar", headers=ada["headers"])
+    assert resp.status_code == 200, resp.text
+    got = resp.json()
+    assert [u["id"] for u in got] == [bob["id"], cy["id"]]
+    mine = [1.6 / (1.6**2 + 0.8**2) ** 0.5, 0.8 / (1.6**2 + 0.8**2) ** 0.5, 0.0]
+    cy_taste = [0.0, 0.5**0.5, 0.5**0.5]
+    assert got[0]["similarity"] == pytest.approx(mine[0] * 0.8 + mine[1] * 0.6, abs=1e-3)
+    assert got[1]["similarity"] == pytest.approx(mine[1] * cy_taste[1], abs=1e-3)
+    assert got[1]["public_playlists"] == 2 and got[0]["following"] is False
+    assert set(got[0]) >= {"id", "display_name", "bio", "similarity"} and "email" not in got[0]
+    await client.put(f"/api/users/{bob['id']}/follow", headers=ada["headers"])
+    again = (await client.get("/api/users/me/similar", params={"limit": 1}, headers=ada["headers"])).json()
+    assert [(u["id"], u["following"]) for u in again] == [(bob["id"], True)]
+    # eve sees ada only through her public playlist
+    playlist(db_url, eve["id"], "eve's", "private", [1.0, 0.0, 0.0])
+    for_eve = (await client.get("/api/users/me/similar", headers=eve["headers"])).json()
+    assert next(u for u in for_eve if u["id"] == ada["id"])["similarity"] == pytest.approx(0.6, abs=1e-3)
+    assert (await client.get("/api/users/me/similar")).status_code == 401
+    assert (await client.get("/api/users/me/similar", params={"limit": 0}, headers=ada["headers"])).status_code == 422

@@ -28,7 +28,10 @@ def badges(user_id: UserId, session: SessionDep) -> list[Badge]:
 
 
 @router.get(
-    "/{user_id}/genres", response_model=list[GenreShare], responses={404: PROBLEM_RESPONSE}, summary="Genre mix"
+    "/{user_id}/genres",
+    response_model=list[GenreShare],
+    responses={401: PROBLEM_RESPONSE, 404: PROBLEM_RESPONSE},
+    summary="Genre mix",
 )
 def genres(user_id: UserId, session: SessionDep, viewer: Viewer) -> list[GenreShare]:
     """Tracks per top-level genre over the user's playlists (the pie chart): all playlists for the owner,

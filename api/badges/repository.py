@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
-from api.db.models import Follow, Genre, Playlist, PlaylistLike, PlaylistTrack, Track, UserBadge
+from api.db.models import Follow, Genre, Playlist, PlaylistLike, PlaylistTrack, Track, Upload, UserBadge
 
 
 class BadgeRepository:
@@ -33,6 +33,10 @@ class BadgeRepository:
         if public_only:
             stmt = stmt.where(Playlist.visibility == "public")
         return int(self.session.scalar(stmt) or 0)
+
+    def uploads(self, user_id: str) -> int:
+        """How many of their own tracks the user has uploaded (and kept)."""
+        return int(self.session.scalar(select(func.count()).select_from(Upload).where(Upload.owner_id == user_id)) or 0)
 
     def likes_received(self, user_id: str) -> int:
         """Likes on the user's playlists by other people."""

@@ -34,6 +34,7 @@ RULES: dict[str, BadgeRule] = {
         "Explorer", "Playlists spanning 5 top-level genres", lambda r, u: r.distinct_genres(u) >= 5
     ),
     "five_follows": BadgeRule("Social", "Follows 5 listeners", lambda r, u: r.following(u) >= 5),
+    "first_upload": BadgeRule("Home recording", "Uploaded a first track of their own", lambda r, u: r.uploads(u) >= 1),
 }
 
 

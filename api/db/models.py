@@ -93,6 +93,8 @@ class Playlist(Base):
     seed_track_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     # options, encoder id, vector set id and index (collection) the playlist was made with
     recipe: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # unit mean of the tracks' vectors ("taste" of the playlist); None until computed (e.g. after an edit)
+    embedding: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
 
     entries: Mapped[list[PlaylistTrack]] = relationship(
         back_populates="playlist",
@@ -111,6 +113,8 @@ class PlaylistTrack(Base):
     position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     track_id: Mapped[int] = mapped_column(ForeignKey("tracks.track_id"), index=True)
     score: Mapped[float] = mapped_column(Float)
+    # why the track was chosen (tags it shares with the seed), as shown when the playlist was made
+    why: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
     playlist: Mapped[Playlist] = relationship(back_populates="entries", lazy="raise")
     track: Mapped[Track] = relationship(lazy="raise")
@@ -200,4 +204,6 @@ class Upload(Base):
     encoder_id: Mapped[str] = mapped_column(String(200))
     # the embedding, so the upload can seed playlists without decoding it again
     vector: Mapped[list[float]] = mapped_column(JSON)
+    # genre / mood / energy / valence / source voted by the upload's nearest library tracks (None: no index)
+    analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

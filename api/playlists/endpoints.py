@@ -20,7 +20,8 @@ from api.playlists.service import PlaylistService
 router = APIRouter(prefix="/api/playlists", tags=["playlists"])
 
 PlaylistId = Annotated[str, Path(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")]
-_READ_ERRORS: dict[int | str, dict[str, Any]] = {404: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE}
+# reads are anonymous, but a bearer token that is sent must be valid (401 otherwise)
+_READ_ERRORS: dict[int | str, dict[str, Any]] = {401: PROBLEM_RESPONSE, 404: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE}
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     401: PROBLEM_RESPONSE,
     403: PROBLEM_RESPONSE,
@@ -48,12 +49,14 @@ Viewer = Annotated[User | None, Depends(optional_user)]
     status_code=status.HTTP_201_CREATED,
     response_model=PlaylistOut,
     responses={401: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE, 503: PROBLEM_RESPONSE},
-    summary="Generate a playlist from 1..10 seed tracks",
+    summary="Generate a playlist from 1..10 seed tracks or an upload",
 )
 def create_playlist(body: PlaylistCreate, user: CurrentUser, session: SessionDep, index: IndexDep) -> PlaylistOut:
-    """Average the seeds' vectors, search the track index (optionally within a genre), drop the seeds,
-    join titles/artists/genres from the catalog, store the playlist (private) and return it ordered by
-    similarity."""
+    """Average the seeds' vectors (or take the upload's), search the track index within the filters (genre,
+    mood_style, energy, valence, source) with at most `max_per_artist` tracks per artist, drop the seeds (and
+    near-duplicates if asked), optionally re-rank for discovery (MMR), join titles/artists/genres from the
+    catalog, and store the playlist (private) with its recipe. Each track carries its similarity and why it
+    was chosen."""
     out = PlaylistService(PlaylistRepository(session), index).create(body, user)
     BadgeService(BadgeRepository(session)).evaluate(user.id)
     return out
@@ -99,6 +102,18 @@ def reorder_playlist(
 ) -> PlaylistOut:
     """Send the track ids in their new order; ids left out are removed; owner only."""
     return PlaylistService(PlaylistRepository(session)).reorder(playlist_id, body, user)
+
+
+@router.post(
+    "/{playlist_id}/refresh",
+    response_model=PlaylistOut,
+    responses={**_WRITE_ERRORS, 503: PROBLEM_RESPONSE},
+    summary="Regenerate a playlist from its recipe",
+)
+def refresh_playlist(playlist_id: PlaylistId, user: CurrentUser, session: SessionDep, index: IndexDep) -> PlaylistOut:
+    """Run the stored recipe (seeds and options) again against the index served now, e.g. after a re-index
+    with a better encoder; title and visibility stay, the recipe records the new index version; owner only."""
+    return PlaylistService(PlaylistRepository(session), index).refresh(playlist_id, user)
 
 
 @router.delete(

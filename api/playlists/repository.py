@@ -60,14 +60,14 @@ class PlaylistRepository:
         )
         return [(p, int(n)) for p, n in rows]
 
-    def replace_entries(self, playlist: Playlist, entries: list[tuple[int, float]]) -> None:
-        """Replace the playlist's positions with `entries` (track id, score) in order."""
+    def replace_entries(self, playlist: Playlist, entries: Sequence[tuple[int, float, str | None]]) -> None:
+        """Replace the playlist's positions with `entries` (track id, score, why) in order."""
         for old in list(playlist.entries):
             self.session.expunge(old)
         # delete first: the new rows reuse the (playlist_id, position) keys
         self.session.execute(delete(PlaylistTrack).where(PlaylistTrack.playlist_id == playlist.id))
         self.session.add_all(
-            PlaylistTrack(playlist_id=playlist.id, position=i, track_id=t, score=sc)
-            for i, (t, sc) in enumerate(entries)
+            PlaylistTrack(playlist_id=playlist.id, position=i, track_id=t, score=sc, why=why)
+            for i, (t, sc, why) in enumerate(entries)
         )
         self.session.flush()

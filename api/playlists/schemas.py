@@ -7,10 +7,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+MoodStyle = Literal["dreamy", "driving", "playful", "somber"]
+Energy = Literal["high", "medium", "low"]
+Valence = Literal["positive", "negative"]
+Source = Literal["acoustic", "electronic"]
+
 
 class PlaylistCreate(BaseModel):
-    """A playlist request: 1..10 library seed tracks (their vectors are averaged) or one of your uploads, a size,
-    an optional genre."""
+    """A playlist request: 1..10 library seed tracks (their vectors are averaged) or one of your uploads, plus
+    size, filters, diversity and discovery options."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -20,9 +25,23 @@ class PlaylistCreate(BaseModel):
     seed_upload_id: str | None = Field(
         default=None, pattern=r"^[0-9a-f]{32}$", description="one of your uploads, instead of seed_track_ids"
     )
-    size: int = Field(default=20, ge=1, le=100, description="number of tracks in the playlist")
-    genre: str | None = Field(default=None, min_length=1, max_length=64, description="top-level genre filter")
+    size: int = Field(default=20, ge=5, le=100, description="number of tracks in the playlist (5..100)")
     title: str | None = Field(default=None, min_length=1, max_length=200)
+    genre: str | None = Field(default=None, min_length=1, max_length=64, description="top-level genre filter")
+    mood_style: MoodStyle | None = Field(default=None, description="mood filter")
+    energy: Energy | None = Field(default=None, description="energy filter")
+    valence: Valence | None = Field(default=None, description="valence filter")
+    source: Source | None = Field(default=None, description="instrumentation filter")
+    max_per_artist: int | None = Field(
+        default=2, ge=1, le=100, description="diversity: at most this many tracks by one artist (null: no cap)"
+    )
+    discovery: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="0 = most similar first; up to 1 = trade similarity for novelty (maximal marginal relevance: "
+        "each pick's similarity to the seed minus `discovery` x its similarity to the tracks already picked)",
+    )
     exclude_near_duplicates: bool = Field(
         default=False, description="drop tracks nearly identical to the seed (cosine >= 0.995)"
     )
@@ -60,6 +79,7 @@ class PlaylistEntry(TrackBrief):
 
     position: int
     score: float = Field(description="cosine similarity between the track and the (mean) seed vector")
+    why: str | None = Field(default=None, description="what the track shares with the seed (genre and tags)")
 
 
 Visibility = Literal["private", "public"]

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import structlog
+from pydantic import ValidationError
 
 from api.db.models import Playlist, PlaylistTrack, Track, Upload, User
 from api.errors import Forbidden, NotFound, Unprocessable
+from api.playlists.recommend import WHY_AXES, explain, mmr_order, seed_profile, unit_mean
 from api.playlists.repository import PlaylistRepository
 from api.playlists.schemas import (
     PlaylistCreate,
@@ -17,11 +22,43 @@ from api.playlists.schemas import (
     PlaylistUpdate,
     TrackBrief,
 )
-from indexing.milvus_index import TrackIndex
+from indexing.milvus_index import SearchFilters, SearchHit, TrackIndex
 
 log = structlog.get_logger("museed.playlists")
 #: cosine at which a track counts as the same recording as the seed (re-encodes, excerpts)
 NEAR_DUPLICATE = 0.995
+#: the most candidates a discovery re-rank considers
+MAX_POOL = 400
+#: the request fields a recipe keeps (and a refresh replays)
+RECIPE_OPTIONS = (
+    "seed_track_ids",
+    "seed_upload_id",
+    "size",
+    "genre",
+    "mood_style",
+    "energy",
+    "valence",
+    "source",
+    "max_per_artist",
+    "discovery",
+    "exclude_near_duplicates",
+)
+
+
+@dataclass
+class _Pick:
+    track: Track
+    score: float
+    why: str
+
+
+@dataclass
+class _Generated:
+    picks: list[_Pick]
+    seeds: list[Track]
+    recipe: dict[str, Any]
+    embedding: list[float] | None
+    default_title: str
 
 
 def brief(track: Track) -> TrackBrief:
@@ -69,6 +106,42 @@ class PlaylistService:
 
     def create(self, request: PlaylistCreate, owner: User) -> PlaylistOut:
         """Generate and store a (private) playlist for `request`, owned by `owner`."""
+        made = self._generate(request, owner)
+        playlist = Playlist(
+            title=request.title or made.default_title,
+            owner_id=owner.id,
+            seed_track_ids=list(request.seed_track_ids),
+            recipe=made.recipe,
+            embedding=made.embedding,
+        )
+        playlist.entries = [
+            PlaylistTrack(position=i, track_id=p.track.track_id, score=p.score, why=p.why)
+            for i, p in enumerate(made.picks)
+        ]
+        self.repo.add(playlist)
+        log.info("playlist created", playlist_id=playlist.id, seeds=len(made.seeds), tracks=len(made.picks))
+        return self._out(playlist, made.seeds, [(p.track, p.score, p.why) for p in made.picks])
+
+    def refresh(self, playlist_id: str, user: User) -> PlaylistOut:
+        """Regenerate the tracks from the stored recipe against the index served now (title and visibility stay;
+        the recipe records the new index version)."""
+        playlist = self.owned(playlist_id, user)
+        recipe = dict(playlist.recipe or {})
+        try:
+            request = PlaylistCreate.model_validate({k: recipe[k] for k in RECIPE_OPTIONS if k in recipe})
+        except ValidationError as exc:
+            raise Unprocessable("this playlist's recipe predates the current options; make a new playlist") from exc
+        made = self._generate(request, user)
+        self.repo.replace_entries(playlist, [(p.track.track_id, p.score, p.why) for p in made.picks])
+        playlist.recipe = {**made.recipe, "refreshed_from": recipe.get("collection")}
+        playlist.embedding = made.embedding
+        self.repo.session.flush()
+        refreshed = self.repo.get(playlist_id)
+        assert refreshed is not None
+        return self.out(refreshed)
+
+    def _generate(self, request: PlaylistCreate, owner: User) -> _Generated:
+        """Seeds -> query vector -> filtered, artist-capped candidates -> (discovery re-rank) -> picks with why."""
         assert self.index is not None, "creating playlists needs the track index"
         seeds: dict[int, Track] = {}
         upload: Upload | None = None
@@ -77,67 +150,88 @@ class PlaylistService:
             if upload is None or upload.owner_id != owner.id:  # others' uploads are private: same answer as absent
                 raise NotFound(f"no upload {request.seed_upload_id!r}")
             query = seed_vector([np.asarray(upload.vector, dtype=np.float32)])
+            profile = {a: v["value"] for a, v in (upload.analysis or {}).get("tags", {}).items() if a in WHY_AXES}
         else:
             seeds = self.repo.tracks_by_id(request.seed_track_ids)
             unknown = [t for t in request.seed_track_ids if t not in seeds]
             if unknown:
                 raise Unprocessable(f"unknown seed track ids: {unknown}", unknown_track_ids=unknown)
-            vectors = self.index.get_vectors(request.seed_track_ids)
-            missing = [t for t in request.seed_track_ids if t not in vectors]
+            rows = self.index.get_rows(request.seed_track_ids)
+            missing = [t for t in request.seed_track_ids if t not in rows]
             if missing:
                 raise Unprocessable(
                     "seed tracks without an embedding (their audio could not be decoded or was not embedded): "
                     f"{missing}",
                     unembedded_track_ids=missing,
                 )
-            query = seed_vector([vectors[t] for t in request.seed_track_ids])
+            query = seed_vector([rows[t]["vector"] for t in request.seed_track_ids])
+            profile = seed_profile([rows[t] for t in request.seed_track_ids])
+        filters = SearchFilters(
+            genre=request.genre,
+            mood_style=request.mood_style,
+            energy=request.energy,
+            valence=request.valence,
+            source=request.source,
+        )
         plan = self.index.current_plan()
-        collection = self.index.current_collection()
+        served = self.index.served_identity()
 
-        chosen: list[tuple[Track, float]] = []
+        # candidates: the plain playlist needs `size`; discovery re-ranks a pool four times that
+        want = request.size if request.discovery <= 0 else min(4 * request.size, MAX_POOL)
+        pool: list[tuple[Track, SearchHit]] = []
         exclude = list(request.seed_track_ids)
-        # over-fetch: a hit can lack catalog metadata (index built from another catalog); keep going until full
-        k = request.size + 10
+        k = want + 10  # over-fetch: a hit can lack catalog metadata or be a near-duplicate of the seed
         for _ in range(4):
-            hits = self.index.search(query, k=k, genre=request.genre, exclude_ids=exclude, plan=plan)
-            rows = self.repo.tracks_by_id([h.track_id for h in hits])
+            hits = self.index.search(
+                query, k=k, exclude_ids=exclude, plan=plan, filters=filters, max_per_artist=request.max_per_artist
+            )
+            found = self.repo.tracks_by_id([h.track_id for h in hits])
             for h in hits:
-                track = rows.get(h.track_id)
+                track = found.get(h.track_id)
                 if track is None:
                     log.warning("indexed track missing from the catalog DB", track_id=h.track_id)
-                elif request.exclude_near_duplicates and h.score >= NEAR_DUPLICATE:
-                    pass
-                elif len(chosen) < request.size:
-                    chosen.append((track, h.score))
+                elif not (request.exclude_near_duplicates and h.score >= NEAR_DUPLICATE) and len(pool) < want:
+                    pool.append((track, h))
                 exclude.append(h.track_id)
-            if len(chosen) >= request.size or len(hits) < k:
+            if len(pool) >= want or len(hits) < k:
                 break
+        # the artist cap holds across rounds: count what earlier rounds took
+        pool = _cap_artists(pool, request.max_per_artist)
 
-        seed_rows = [seeds[t] for t in request.seed_track_ids]
-        if upload is not None:
-            title = request.title or f"Like “{upload.filename}”" + (f" ({request.genre})" if request.genre else "")
-        else:
-            title = request.title or _default_title(seed_rows, request.genre)
-        playlist = Playlist(
-            title=title,
-            owner_id=owner.id,
-            seed_track_ids=list(request.seed_track_ids),
-            recipe={
-                "seed_track_ids": list(request.seed_track_ids),
-                "seed_upload_id": request.seed_upload_id,
-                "upload_encoder_id": upload.encoder_id if upload else None,
-                "exclude_near_duplicates": request.exclude_near_duplicates,
-                "size": request.size,
-                "genre": request.genre,
-                "collection": collection,
-                "index_type": plan.index_type,
-                "nprobe": plan.nprobe,
-            },
+        vectors = self.index.get_vectors([h.track_id for _, h in pool])
+        pool = [(t, h) for t, h in pool if h.track_id in vectors]
+        order = mmr_order(
+            query,
+            np.stack([vectors[h.track_id] for _, h in pool]) if pool else np.zeros((0, 1)),
+            request.size,
+            request.discovery,
         )
-        playlist.entries = [PlaylistTrack(position=i, track_id=t.track_id, score=s) for i, (t, s) in enumerate(chosen)]
-        self.repo.add(playlist)
-        log.info("playlist created", playlist_id=playlist.id, seeds=len(seed_rows), tracks=len(chosen))
-        return self._out(playlist, seed_rows, chosen)
+        picks = [
+            _Pick(track=pool[i][0], score=pool[i][1].score, why=explain(pool[i][1].fields, profile, pool[i][1].score))
+            for i in order
+        ]
+        seed_rows = [seeds[t] for t in request.seed_track_ids]
+        recipe = {
+            **request.model_dump(mode="json", include=set(RECIPE_OPTIONS)),
+            "seed_profile": profile,
+            "upload_encoder_id": upload.encoder_id if upload else None,
+            "encoder_id": served["encoder_id"],
+            "vector_set_id": served["vector_set_id"],
+            "collection": served["collection"],
+            "index_type": plan.index_type,
+            "nprobe": plan.nprobe,
+        }
+        default_title = f"Like “{upload.filename}”" if upload is not None else _default_title(seed_rows)
+        suffix = [v for v in (request.genre, request.mood_style, request.energy and f"{request.energy} energy") if v]
+        if suffix:
+            default_title += f" ({', '.join(suffix)})"
+        return _Generated(
+            picks=picks,
+            seeds=seed_rows,
+            recipe=recipe,
+            embedding=unit_mean([vectors[p.track.track_id] for p in picks]),
+            default_title=default_title,
+        )
 
     def readable(self, playlist_id: str, viewer: User | None) -> Playlist:
         """A playlist `viewer` may see; private ones of others are reported as absent (no existence leak)."""
@@ -173,11 +267,13 @@ class PlaylistService:
     def reorder(self, playlist_id: str, body: PlaylistOrder, user: User) -> PlaylistOut:
         """Reorder and/or remove tracks; adding tracks that are not in the playlist is refused."""
         playlist = self.owned(playlist_id, user)
-        scores = {e.track_id: e.score for e in playlist.entries}
-        foreign = [t for t in body.track_ids if t not in scores]
+        entries = {e.track_id: e for e in playlist.entries}
+        foreign = [t for t in body.track_ids if t not in entries]
         if foreign:
             raise Unprocessable(f"tracks not in this playlist: {foreign}", foreign_track_ids=foreign)
-        self.repo.replace_entries(playlist, [(t, scores[t]) for t in body.track_ids])
+        if len(body.track_ids) < len(entries):
+            playlist.embedding = None  # tracks removed: the taste vector is recomputed when next needed
+        self.repo.replace_entries(playlist, [(t, entries[t].score, entries[t].why) for t in body.track_ids])
         refreshed = self.repo.get(playlist_id)
         assert refreshed is not None
         return self.out(refreshed)
@@ -194,10 +290,10 @@ class PlaylistService:
         """The full view of a loaded playlist."""
         seeds = self.repo.tracks_by_id(playlist.seed_track_ids)
         seed_rows = [seeds[t] for t in playlist.seed_track_ids if t in seeds]
-        return self._out(playlist, seed_rows, [(e.track, e.score) for e in playlist.entries])
+        return self._out(playlist, seed_rows, [(e.track, e.score, e.why) for e in playlist.entries])
 
     @staticmethod
-    def _out(playlist: Playlist, seeds: list[Track], chosen: list[tuple[Track, float]]) -> PlaylistOut:
+    def _out(playlist: Playlist, seeds: list[Track], chosen: list[tuple[Track, float, str | None]]) -> PlaylistOut:
         return PlaylistOut(
             id=playlist.id,
             title=playlist.title,
@@ -209,15 +305,28 @@ class PlaylistService:
             seed_upload_id=(playlist.recipe or {}).get("seed_upload_id"),
             recipe=playlist.recipe,
             tracks=[
-                PlaylistEntry(position=i, score=round(float(s), 6), **brief(t).model_dump())
-                for i, (t, s) in enumerate(chosen)
+                PlaylistEntry(position=i, score=round(float(s), 6), why=why, **brief(t).model_dump())
+                for i, (t, s, why) in enumerate(chosen)
             ],
         )
 
 
-def _default_title(seeds: list[Track], genre: str | None) -> str:
+def _default_title(seeds: list[Track]) -> str:
     first = seeds[0]
     base = f"Like “{first.title}” by {first.artist.name}"
     if len(seeds) > 1:
         base += f" and {len(seeds) - 1} more"
-    return f"{base} ({genre})" if genre else base
+    return base
+
+
+def _cap_artists(pool: list[tuple[Track, SearchHit]], cap: int | None) -> list[tuple[Track, SearchHit]]:
+    """`pool` without the picks beyond `cap` per artist (each search round caps only its own hits)."""
+    if cap is None:
+        return pool
+    seen: dict[int, int] = {}
+    out = []
+    for track, hit in pool:
+        seen[track.artist_id] = seen.get(track.artist_id, 0) + 1
+        if seen[track.artist_id] <= cap:
+            out.append((track, hit))
+    return out

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from api.deps import CurrentUser, SessionDep
+from api.deps import CurrentUser, OptionalIndexDep, SessionDep
 from api.errors import PROBLEM_RESPONSE
 from api.playlists.endpoints import PlaylistId
 from api.playlists.repository import PlaylistRepository
@@ -14,13 +14,15 @@ from api.playlists.schemas import PlaylistSummary
 from api.social.repository import SocialRepository
 from api.social.service import SocialService
 from api.users.repository import UserRepository
-from api.users.schemas import PublicProfile
+from api.users.schemas import PublicProfile, SimilarListener
 
 router = APIRouter(tags=["social"])
 UserId = Annotated[str, Path(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0)]
 _ERRORS: dict[int | str, dict[str, Any]] = {401: PROBLEM_RESPONSE, 404: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE}
+_LIST_ERRORS: dict[int | str, dict[str, Any]] = {401: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE}
+_PUBLIC_ERRORS: dict[int | str, dict[str, Any]] = {404: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE}
 NO_CONTENT = status.HTTP_204_NO_CONTENT
 
 
@@ -56,7 +58,7 @@ def unsave(playlist_id: PlaylistId, user: CurrentUser, session: SessionDep) -> R
     return Response(status_code=NO_CONTENT)
 
 
-@router.get("/api/users/me/saved", response_model=list[PlaylistSummary], responses=_ERRORS, summary="My saved")
+@router.get("/api/users/me/saved", response_model=list[PlaylistSummary], responses=_LIST_ERRORS, summary="My saved")
 def my_saved(user: CurrentUser, session: SessionDep, limit: Limit = 50, offset: Offset = 0) -> list[PlaylistSummary]:
     """Playlists you saved that are still visible to you."""
     return _svc(session).saved(user, limit, offset)
@@ -77,7 +79,7 @@ def unfollow(user_id: UserId, user: CurrentUser, session: SessionDep) -> Respons
 
 
 @router.get(
-    "/api/users/{user_id}/followers", response_model=list[PublicProfile], responses=_ERRORS, summary="Followers"
+    "/api/users/{user_id}/followers", response_model=list[PublicProfile], responses=_PUBLIC_ERRORS, summary="Followers"
 )
 def followers(user_id: UserId, session: SessionDep, limit: Limit = 50, offset: Offset = 0) -> list[PublicProfile]:
     """Who follows this user."""
@@ -85,7 +87,7 @@ def followers(user_id: UserId, session: SessionDep, limit: Limit = 50, offset: O
 
 
 @router.get(
-    "/api/users/{user_id}/following", response_model=list[PublicProfile], responses=_ERRORS, summary="Following"
+    "/api/users/{user_id}/following", response_model=list[PublicProfile], responses=_PUBLIC_ERRORS, summary="Following"
 )
 def following(user_id: UserId, session: SessionDep, limit: Limit = 50, offset: Offset = 0) -> list[PublicProfile]:
     """Whom this user follows."""
@@ -104,10 +106,27 @@ def public_feed(
 
 
 @router.get(
-    "/api/feed/following", response_model=list[PlaylistSummary], responses=_ERRORS, summary="From people I follow"
+    "/api/feed/following",
+    response_model=list[PlaylistSummary],
+    responses=_LIST_ERRORS,
+    summary="From people I follow",
 )
 def following_feed(
     user: CurrentUser, session: SessionDep, limit: Limit = 50, offset: Offset = 0
 ) -> list[PlaylistSummary]:
     """New public playlists of the people you follow."""
     return _svc(session).following_feed(user, limit, offset)
+
+
+@router.get(
+    "/api/users/me/similar",
+    response_model=list[SimilarListener],
+    responses=_LIST_ERRORS,
+    summary="People with similar taste",
+)
+def similar_taste(
+    user: CurrentUser, session: SessionDep, index: OptionalIndexDep, limit: Annotated[int, Query(ge=1, le=50)] = 10
+) -> list[SimilarListener]:
+    """Listeners whose public playlists are closest to all your playlists (cosine of the unit means of the
+    playlists' track vectors), most similar first; 422 until you have a playlist."""
+    return _svc(session).similar_taste(user, index, limit)

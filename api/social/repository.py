@@ -128,3 +128,37 @@ class SocialRepository:
 
     def _rows(self, stmt: Any, limit: int, offset: int) -> list[tuple[Playlist, int, int]]:
         return [(row[0], int(row[1]), int(row[2])) for row in self.session.execute(stmt.limit(limit).offset(offset))]
+
+    # ---- taste ------------------------------------------------------------------------------------------
+
+    def taste_playlists(self, user_id: str) -> list[Playlist]:
+        """The playlists that make up tastes: all of `user_id`'s, and every public playlist of anyone else."""
+        return list(
+            self.session.scalars(
+                select(Playlist)
+                .where(Playlist.owner_id.is_not(None))
+                .where((Playlist.owner_id == user_id) | (Playlist.visibility == "public"))
+                .order_by(Playlist.owner_id, Playlist.id)
+            )
+        )
+
+    def track_ids_of(self, playlist_ids: list[str]) -> dict[str, list[int]]:
+        """Track ids per playlist."""
+        out: dict[str, list[int]] = {p: [] for p in playlist_ids}
+        if playlist_ids:
+            rows = self.session.execute(
+                select(PlaylistTrack.playlist_id, PlaylistTrack.track_id).where(
+                    PlaylistTrack.playlist_id.in_(playlist_ids)
+                )
+            )
+            for pid, tid in rows:
+                out[pid].append(int(tid))
+        return out
+
+    def users_by_id(self, user_ids: list[str]) -> dict[str, User]:
+        """Users by id."""
+        return {u.id: u for u in self.session.scalars(select(User).where(User.id.in_(user_ids)))} if user_ids else {}
+
+    def follows_of(self, follower_id: str) -> set[str]:
+        """Ids of everyone `follower_id` follows."""
+        return set(self.session.scalars(select(Follow.followee_id).where(Follow.follower_id == follower_id)))

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
-from api.db.models import Track
+from api.db.models import Artist, Genre, Track
+
+
+def _matching(terms: Sequence[str]) -> Select[Any]:
+    """Ids of tracks where every term occurs (case-insensitive) in the title, the artist or the album."""
+    stmt = select(Track.track_id).join(Artist, Artist.artist_id == Track.artist_id)
+    for term in terms:
+        needle = term.lower()
+        stmt = stmt.where(
+            or_(
+                func.lower(Track.title).contains(needle, autoescape=True),
+                func.lower(Artist.name).contains(needle, autoescape=True),
+                func.lower(func.coalesce(Track.album_title, "")).contains(needle, autoescape=True),
+            )
+        )
+    return stmt
 
 
 class TrackRepository:
@@ -20,9 +38,40 @@ class TrackRepository:
             select(Track).options(joinedload(Track.artist)).where(Track.track_id == track_id)
         ).one_or_none()
 
-    def list(self, genre: str | None, limit: int, offset: int) -> list[Track]:
-        """A page of tracks ordered by id."""
-        stmt = select(Track).options(joinedload(Track.artist)).order_by(Track.track_id)
+    def search(
+        self, terms: Sequence[str], genre: str | None, limit: int, offset: int
+    ) -> tuple[list[Track], int, list[tuple[str | None, int]]]:
+        """A page of tracks matching every term and the genre, the total, and the genre counts of the text
+        matches. With terms: exact title matches first, then titles and artists starting with the query,
+        then by id; without: by id."""
+        matched = _matching(terms).subquery()
+        facets = self.session.execute(
+            select(Track.genre_top, func.count())
+            .where(Track.track_id.in_(select(matched.c.track_id)))
+            .group_by(Track.genre_top)
+            .order_by(func.count().desc(), Track.genre_top)
+        ).all()
+        where: list[ColumnElement[bool]] = [Track.track_id.in_(select(matched.c.track_id))]
         if genre:
-            stmt = stmt.where(Track.genre_top == genre)
-        return list(self.session.scalars(stmt.limit(limit).offset(offset)))
+            where.append(Track.genre_top == genre)
+        total = int(self.session.scalar(select(func.count()).select_from(Track).where(and_(*where))) or 0)
+        stmt = select(Track).join(Artist, Artist.artist_id == Track.artist_id).options(joinedload(Track.artist))
+        if terms:
+            phrase = " ".join(terms).lower()
+            title = func.lower(Track.title)
+            rank = case(
+                (title == phrase, 0),
+                (title.startswith(phrase, autoescape=True), 1),
+                (func.lower(Artist.name).startswith(phrase, autoescape=True), 2),
+                else_=3,
+            )
+            stmt = stmt.order_by(rank, Track.track_id)
+        else:
+            stmt = stmt.order_by(Track.track_id)
+        rows = list(self.session.scalars(stmt.where(and_(*where)).limit(limit).offset(offset)))
+        return rows, total, [(g, int(n)) for g, n in facets]
+
+    def genres(self, genre_ids: Sequence[int]) -> list[Genre]:
+        """The genres with these ids, in the given order (unknown ids skipped)."""
+        found = {g.genre_id: g for g in self.session.scalars(select(Genre).where(Genre.genre_id.in_(genre_ids)))}
+        return [found[g] for g in genre_ids if g in found]

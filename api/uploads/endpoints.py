@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Path, Query, Request, Response, UploadFile, status
 
+from api.badges.repository import BadgeRepository
+from api.badges.service import BadgeService
 from api.deps import CurrentUser, SessionDep, SettingsDep
 from api.errors import PROBLEM_RESPONSE, PayloadTooLarge
 from api.uploads.schemas import UploadOut
@@ -46,16 +48,22 @@ def upload(
     file: Annotated[UploadFile, File(description="audio: mp3, ogg, flac, wav, m4a ...")],
 ) -> UploadOut:
     """Decode and embed your own audio with the library's encoder; it stays private to you and can seed
-    playlists (`seed_upload_id`). Bad audio gets 422 with a `reason`, oversize 413, a busy encoder 503."""
+    playlists (`seed_upload_id`). The answer carries its analysis: genre, mood, energy, valence and
+    instrumentation voted by its nearest library tracks. Bad audio gets 422 with a `reason`, oversize 413, a
+    busy encoder 503."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + 64 * 1024:
         raise PayloadTooLarge("the request is larger than the upload limit", reason="too_large")
     data = _read_bounded(file, settings.max_upload_bytes)
-    service = UploadService(session, settings, request.app.state.upload_embedder)
-    return service.create(user, file.filename or "upload", data)
+    service = UploadService(session, settings, request.app.state.upload_embedder, request.app.state.track_index)
+    out = service.create(user, file.filename or "upload", data)
+    BadgeService(BadgeRepository(session)).evaluate(user.id)
+    return out
 
 
-@router.get("", response_model=list[UploadOut], responses=_ERRORS, summary="My uploads")
+@router.get(
+    "", response_model=list[UploadOut], responses={401: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE}, summary="My uploads"
+)
 def my_uploads(
     user: CurrentUser,
     session: SessionDep,
@@ -67,7 +75,12 @@ def my_uploads(
     return UploadService(session, settings, None).list(user, limit, offset)
 
 
-@router.delete("/{upload_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS, summary="Delete")
+@router.delete(
+    "/{upload_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={401: PROBLEM_RESPONSE, 404: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE},
+    summary="Delete",
+)
 def delete_upload(upload_id: UploadId, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> Response:
     """Delete one of your uploads and its audio."""
     UploadService(session, settings, None).delete(upload_id, user)

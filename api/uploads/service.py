@@ -6,20 +6,26 @@ from __future__ import annotations
 import os
 import threading
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.db.models import Upload, User
 from api.errors import NotFound, PayloadTooLarge, ServiceUnavailable, Unprocessable
-from api.uploads.schemas import UploadOut
+from api.playlists.recommend import WHY_AXES
+from api.uploads.schemas import UploadAnalysis, UploadOut
 from embedding.audio import AudioError, AudioLimits, load_segments
+from indexing.milvus_index import TrackIndex
 from museed.settings import Settings
 
 log = structlog.get_logger("museed.uploads")
+#: library tracks that vote on an upload's genre and tags
+ANALYSIS_NEIGHBOURS = 20
 AUDIO_SUFFIXES = {".mp3", ".ogg", ".oga", ".flac", ".wav", ".m4a", ".aac", ".opus", ".aiff", ".aif"}
 
 
@@ -32,7 +38,21 @@ def upload_out(u: Upload) -> UploadOut:
         duration_seconds=u.duration_seconds,
         encoder_id=u.encoder_id,
         created_at=u.created_at,
+        analysis=UploadAnalysis.model_validate(u.analysis) if u.analysis else None,
     )
+
+
+def analyse(index: TrackIndex, vector: list[float], neighbours: int = ANALYSIS_NEIGHBOURS) -> dict[str, Any]:
+    """Genre and tags of an upload voted by its `neighbours` nearest library tracks (each axis: the majority
+    label among the neighbours that have one, and its share)."""
+    hits = index.search(np.asarray(vector, dtype=np.float32), k=neighbours)
+    tags: dict[str, dict[str, Any]] = {}
+    for axis in WHY_AXES:
+        votes = Counter(str(h.fields[axis]) for h in hits if h.fields.get(axis))
+        if votes:
+            value, n = votes.most_common(1)[0]
+            tags[axis] = {"value": value, "share": round(n / sum(votes.values()), 3)}
+    return {"method": "neighbour vote", "neighbours": len(hits), "tags": tags}
 
 
 class UploadEmbedder:
@@ -70,10 +90,17 @@ class UploadEmbedder:
 class UploadService:
     """Stores, lists and deletes uploads."""
 
-    def __init__(self, session: Session, settings: Settings, embedder: UploadEmbedder | None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        settings: Settings,
+        embedder: UploadEmbedder | None,
+        index: TrackIndex | None = None,
+    ) -> None:
         self.session = session
         self.settings = settings
         self.embedder = embedder
+        self.index = index
 
     def create(self, owner: User, filename: str, data: bytes) -> UploadOut:
         """Decode, embed and keep an upload; any failure leaves neither a file nor a row behind."""
@@ -89,6 +116,12 @@ class UploadService:
         except AudioError as exc:
             error = PayloadTooLarge if exc.reason == "too_large" else Unprocessable
             raise error(f"cannot use this audio: {exc}", reason=exc.reason) from exc
+        analysis = None
+        if self.index is not None:
+            try:
+                analysis = analyse(self.index, vector)
+            except Exception as exc:  # the upload is still usable as a seed; say why it has no analysis
+                log.warning("upload analysis failed", error=str(exc))
         upload_id = uuid.uuid4().hex
         folder = self.settings.data_dir / "uploads" / owner.id
         folder.mkdir(parents=True, exist_ok=True)
@@ -106,6 +139,7 @@ class UploadService:
                 duration_seconds=duration,
                 encoder_id=self.embedder.encoder.encoder_id,
                 vector=vector,
+                analysis=analysis,
             )
             self.session.add(row)
             self.session.flush()

@@ -263,6 +263,7 @@ async def test_recipe_records_the_index_and_refresh_replays_it(
     await client.patch(f"/api/playlists/{pid}", json={"title": "kept"})
     assert (await client.put(f"/api/playlists/{pid}/tracks", json={"track_ids": ids[:2]})).status_code == 200
     other = await signed_in(client, "refresher")
+    assert (await client.post(f"/api/playlists/{pid}/refresh", headers={"Authorization": ""})).status_code == 401
     assert (await client.post(f"/api/playlists/{pid}/refresh", headers=other)).status_code == 404
     await client.patch(f"/api/playlists/{pid}", json={"visibility": "public"})
     assert (await client.post(f"/api/playlists/{pid}/refresh", headers=other)).status_code == 403
@@ -544,6 +545,12 @@ async def test_upload_of_a_reencoded_library_track_finds_it_first(
     other = await signed_in(client, "someone-else")
     assert (await client.post("/api/playlists", json={"seed_upload_id": up["id"]}, headers=other)).status_code == 404
     assert (await client.get("/api/uploads", headers=other)).json() == []
+    # published, the playlist shows others its tracks but not which private upload seeded it
+    await client.patch(f"/api/playlists/{body['id']}", json={"visibility": "public"})
+    seen = (await client.get(f"/api/playlists/{body['id']}", headers=other)).json()
+    assert seen["seed_upload_id"] is None and seen["recipe"]["seed_upload_id"] is None
+    assert seen["recipe"]["seed_profile"] == {} and seen["tracks"] == body["tracks"]
+    assert (await client.get(f"/api/playlists/{body['id']}")).json()["seed_upload_id"] == up["id"]
     assert (await client.delete(f"/api/uploads/{up['id']}", headers=other)).status_code == 404
     assert (await client.delete(f"/api/uploads/{up['id']}")).status_code == 204
     assert (await client.post("/api/playlists", json={"seed_upload_id": up["id"]})).status_code == 404

@@ -249,7 +249,8 @@ class PlaylistService:
 
     def get(self, playlist_id: str, viewer: User | None) -> PlaylistOut:
         """A stored playlist as `viewer` may see it."""
-        return self.out(self.readable(playlist_id, viewer))
+        playlist = self.readable(playlist_id, viewer)
+        return self.out(playlist, owner_view=viewer is not None and viewer.id == playlist.owner_id)
 
     def update(self, playlist_id: str, body: PlaylistUpdate, user: User) -> PlaylistOut:
         """Rename and/or change visibility."""
@@ -286,11 +287,15 @@ class PlaylistService:
         """The user's playlists, newest first."""
         return [summary(p, n) for p, n in self.repo.owned_by(user.id, limit, offset)]
 
-    def out(self, playlist: Playlist) -> PlaylistOut:
-        """The full view of a loaded playlist."""
+    def out(self, playlist: Playlist, owner_view: bool = True) -> PlaylistOut:
+        """The full view of a loaded playlist; others than the owner do not see which private upload seeded it."""
         seeds = self.repo.tracks_by_id(playlist.seed_track_ids)
         seed_rows = [seeds[t] for t in playlist.seed_track_ids if t in seeds]
-        return self._out(playlist, seed_rows, [(e.track, e.score, e.why) for e in playlist.entries])
+        out = self._out(playlist, seed_rows, [(e.track, e.score, e.why) for e in playlist.entries])
+        if not owner_view and out.seed_upload_id is not None:
+            hidden = {"seed_upload_id": None, "upload_encoder_id": None, "seed_profile": {}}
+            out = out.model_copy(update={"seed_upload_id": None, "recipe": {**out.recipe, **hidden}})
+        return out
 
     @staticmethod
     def _out(playlist: Playlist, seeds: list[Track], chosen: list[tuple[Track, float, str | None]]) -> PlaylistOut:

@@ -110,6 +110,52 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def ceiling(workdir: Path, n: int, seconds: float, encoder_spec: str, batch: int, policy: SegmentPolicy) -> None:
+    """The most any 2-core engine can gain over the plain loop, from the loop's own parts measured in isolation:
+    decode d (one core), encode with 1 torch thread e1 and with 2 threads e2 (per track, batches of `batch`).
+    Plain loop: d + e2 per track. A perfect pipeline keeps both cores busy with the cheapest CPU work:
+    (d + min(e1, 2 e2)) / 2 per track. Ceiling = ratio of the two (no scheduling or transfer cost at all)."""
+    import torch
+
+    from embedding.audio import load_segments
+    from embedding.encoders import load_encoder
+
+    corpus = workdir / f"corpus-{n}x{seconds:g}"
+    if not (corpus / "synth_report.json").exists():
+        synthesize_corpus(corpus, tracks=n, seconds=seconds, seed=11, workers=os.cpu_count())
+    tracks = [t for t in catalog_tracks(load_catalog(corpus)) if t.path][:n]
+    settings = Settings(segment_seconds=policy.segment_seconds, segments_per_track=policy.n_segments)
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    clips = [
+        load_segments(
+            Path(str(t.path)), sample_rate=24_000, segment_seconds=policy.segment_seconds, n_segments=policy.n_segments
+        ).segments
+        for t in tracks
+    ]
+    d = (time.perf_counter() - t0) / len(tracks)
+    encoder = load_encoder(encoder_spec, settings=settings, batch_size=batch)
+    per_track = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        encoder.embed_tracks(clips[:batch])  # warm-up
+        t0 = time.perf_counter()
+        for i in range(0, len(clips), batch):
+            encoder.embed_tracks(clips[i : i + batch])
+        per_track[threads] = (time.perf_counter() - t0) / len(clips)
+    e1, e2 = per_track[1], per_track[2]
+    plain = d + e2
+    best = (d + min(e1, 2 * e2)) / 2
+    print(
+        f"{len(tracks)} tracks x {seconds:g} s, encoder {encoder_spec}: decode {1000 * d:.1f} ms/track (1 core), "
+        f"encode {1000 * e1:.1f} ms/track (1 thread), {1000 * e2:.1f} ms/track (2 threads); load {_load()}"
+    )
+    print(
+        f"plain loop {1000 * plain:.1f} ms/track ({1 / plain:.1f} tracks/s); perfect 2-core pipeline "
+        f"{1000 * best:.1f} ms/track ({1 / best:.1f} tracks/s): ceiling {plain / best:.2f}x over the plain loop"
+    )
+
+
 def gpu_road(workdir: Path) -> None:
     """FLOPs of MuQ-large per 10-s clip, and the decode cost per full-length track (3 x 10-s clips)."""
     import torch
@@ -172,9 +218,16 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "museed-bench-embed")
     parser.add_argument("--skip-plain", action="store_true")
     parser.add_argument("--gpu-road", action="store_true", help="FLOPs of MuQ-large and decode cost per track")
+    parser.add_argument(
+        "--ceiling", action="store_true", help="the largest speed-up any 2-core engine could reach over the loop"
+    )
     args = parser.parse_args()
     if args.gpu_road:
         gpu_road(args.workdir)
+        return
+    if args.ceiling:
+        policy = SegmentPolicy(segment_seconds=args.segment_seconds, n_segments=args.segments)
+        ceiling(args.workdir, max(args.tracks), args.seconds, args.encoder, args.batch_size, policy)
         return
 
     import ray

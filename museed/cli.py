@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -345,6 +345,83 @@ def train(
         raise _fail(str(exc)) from exc
     for line in report.summary_lines():
         console.print(line)
+
+
+@app.command()
+def evaluate(
+    fma: FmaOpt,
+    embeddings: Annotated[
+        Path, typer.Option("--embeddings", help="reference vector set (e.g. the encoder before fine-tuning)")
+    ],
+    tags: Annotated[Path, typer.Option("--tags", help="tags JSONL from `museed tag` (mood_style labels)")],
+    out: Annotated[Path, typer.Option("--out", help="report directory: report.md, metrics.json, PNG figures")],
+    compare: Annotated[
+        list[Path] | None, typer.Option("--compare", help="vector set compared with the reference (repeatable)")
+    ] = None,
+    train_run: Annotated[
+        Path | None, typer.Option("--train-run", help="`museed train` run directory: loss and validation curves")
+    ] = None,
+    baseline: Annotated[
+        str, typer.Option("--baseline", help="none | mfcc (MFCC-statistics vectors built into OUT/baseline-mfcc)")
+    ] = "none",
+    k: Annotated[int, typer.Option("--k", min=1, help="neighbours in the k-NN vote")] = 10,
+    bootstrap: Annotated[int, typer.Option("--bootstrap", min=1, help="bootstrap resamples over query tracks")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="seed of every sample and resample")] = 0,
+    silhouette_sample: Annotated[
+        int, typer.Option("--silhouette-sample", min=3, help="tracks sampled for the silhouette")
+    ] = 5000,
+    map_queries: Annotated[
+        int, typer.Option("--map-queries", min=1, help="query tracks sampled for mAP (full ranking each)")
+    ] = 5000,
+    tsne_points: Annotated[int, typer.Option("--tsne-points", min=10, help="tracks on the t-SNE maps")] = 3000,
+    minority_share: Annotated[
+        float, typer.Option("--minority-share", min=0.0, max=1.0, help="genres below this share are 'minority'")
+    ] = 0.02,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="processes decoding audio for the baseline")] = 2,
+) -> None:
+    """Compare vector sets (k-NN, silhouette, per genre, retrieval, hubness, case studies, t-SNE) in a report."""
+    from rich.markup import escape
+
+    from embedding.store import VectorSetError
+    from evaluation.baseline import BaselineError
+    from evaluation.report import EvaluationConfig, EvaluationError, cli_command, run_evaluation
+    from museed.catalog import CatalogError
+    from museed.tags import TagsError
+
+    if baseline not in ("none", "mfcc"):
+        raise _fail(f"--baseline must be 'none' or 'mfcc', not {baseline!r}")
+    config = EvaluationConfig(
+        k=k,
+        bootstrap=bootstrap,
+        seed=seed,
+        silhouette_sample=silhouette_sample,
+        map_queries=map_queries,
+        tsne_points=tsne_points,
+        minority_share=minority_share,
+        baseline=None if baseline == "none" else baseline,
+        workers=workers,
+    )
+    others = compare or []
+    command = cli_command(embeddings, tags, out, fma, compare=others, train_run=train_run, config=config)
+    try:
+        with progress_bar("MFCC baseline (tracks)") if config.baseline else nullcontext(None) as update:
+            result = run_evaluation(
+                embeddings,
+                tags,
+                out,
+                fma,
+                compare=others,
+                train_run=train_run,
+                config=config,
+                settings=get_settings(),
+                command=command,
+                log=lambda line: console.print(escape(line)),
+                progress=update,
+            )
+    except (BaselineError, CatalogError, EvaluationError, TagsError, VectorSetError) as exc:
+        raise _fail(str(exc)) from exc
+    for line in result.summary_lines():
+        console.print(escape(line))  # encoder ids hold "[...]", which rich would read as markup
 
 
 @app.command()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from museed.settings import get_settings
@@ -36,8 +37,10 @@ def run_demo(
     console: Console,
     progress_bar: ProgressBar,
 ) -> dict[str, Any]:
-    """Synthesise, load the catalog, embed, index and make one playlist through the HTTP API; returns timings."""
+    """Synthesise, load the catalog, embed, tag, fine-tune, re-embed, index, write the before/after evaluation
+    report and make one playlist through the HTTP API; returns timings."""
     from embedding.tagging import run_tag
+    from evaluation.report import EvaluationConfig, cli_command, run_evaluation
     from museed.pipeline import run_db_load, run_embed, run_index, run_train, run_triplets
     from museed.synth import synthesize_corpus
     from museed.tags import TAGS_FILE
@@ -50,45 +53,45 @@ def run_demo(
 
     t0 = time.perf_counter()
     if _corpus_is_current(fma, tracks, seconds, seed):
-        console.print(f"[1/8] synthetic corpus already at {fma} (same tracks/seconds/seed): reused")
+        console.print(f"[1/9] synthetic corpus already at {fma} (same tracks/seconds/seed): reused")
     else:
-        with progress_bar("[1/8] synthesising corpus") as update:
+        with progress_bar("[1/9] synthesising corpus") as update:
             rep = synthesize_corpus(fma, tracks=tracks, seconds=seconds, seed=seed, progress=update)
         console.print(
-            f"[1/8] wrote {rep.tracks} tracks x {seconds:g} s, {rep.artists} artists, "
+            f"[1/9] wrote {rep.tracks} tracks x {seconds:g} s, {rep.artists} artists, "
             f"{len(rep.genre_counts)} genres to {fma} ({rep.tracks_per_second:.1f} tracks/s)"
         )
     timings["synth"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    with progress_bar("[2/8] loading catalog into DB") as update:
+    with progress_bar("[2/9] loading catalog into DB") as update:
         load, catalog = run_db_load(fma, settings, progress=update)
     console.print(
-        f"[2/8] catalog: {load.tracks} tracks, {load.artists} artists, {load.genres} genres "
+        f"[2/9] catalog: {load.tracks} tracks, {load.artists} artists, {load.genres} genres "
         f"-> {settings.sqlalchemy_url}"
     )
     for line in catalog.report.summary_lines():
-        console.print(f"      {line}")
+        console.print(f"      {escape(line)}")
     timings["db_load"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    with progress_bar("[3/8] embedding") as update:
+    with progress_bar("[3/9] embedding") as update:
         emb = run_embed(fma, vectors, settings, encoder_spec=encoder, progress=update)
     for line in emb.summary_lines():
-        console.print(f"[3/8] {line}")
+        console.print(f"[3/9] {escape(line)}")
     if emb.encoder_id.startswith("muq-small-random"):
         console.print(
-            "[bold red][3/8] no pretrained MuQ weights on this machine: these vectors come from a SMALL RANDOMLY "
+            "[bold red][3/9] no pretrained MuQ weights on this machine: these vectors come from a SMALL RANDOMLY "
             "INITIALISED MuQ, not from MuQ-large; the fine-tuning stage below trains it on the corpus[/bold red]"
         )
     timings["embed"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     tags_file = out / "tags" / TAGS_FILE
-    with progress_bar("[4/8] tagging") as update:
+    with progress_bar("[4/9] tagging") as update:
         tagged = run_tag(fma, tags_file, tagger="auto", progress=update)
     for line in tagged.summary_lines():
-        console.print(f"[4/8] {line}")
+        console.print(f"[4/9] {escape(line)}")
     timings["tag"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -96,7 +99,7 @@ def run_demo(
     stats = run_triplets(fma, tags_file, triplets, n=3000, seed=seed)
     levels = ", ".join(f"{k}: {v}" for k, v in sorted(stats.realised_per_level.items()))
     console.print(
-        f"[5/8] {stats.n_triplets} triplets -> {triplets} (per split {stats.per_split}; per level {levels}; "
+        f"[5/9] {stats.n_triplets} triplets -> {triplets} (per split {stats.per_split}; per level {levels}; "
         f"fallbacks {sum(stats.fallbacks.values())})"
     )
     timings["triplets"] = time.perf_counter() - t0
@@ -105,31 +108,53 @@ def run_demo(
     run_dir = out / "train"
     if run_dir.exists():
         shutil.rmtree(run_dir)  # the demo trains afresh; `museed train --resume` continues a run instead
-    with progress_bar("[6/8] fine-tuning") as update:
+    with progress_bar("[6/9] fine-tuning") as update:
         trained = run_train(fma, triplets, run_dir, overrides={"encoder": encoder, "epochs": 6}, progress=update)
     for line in trained.summary_lines():
-        console.print(f"[6/8] {line}")
+        console.print(f"[6/9] {escape(line)}")
     timings["train"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     tuned = out / "vectors-finetuned"
     if tuned.exists():
         shutil.rmtree(tuned)  # a new checkpoint means new vectors
-    with progress_bar("[7/8] re-embedding with the fine-tuned encoder") as update:
+    with progress_bar("[7/9] re-embedding with the fine-tuned encoder") as update:
         emb2 = run_embed(fma, tuned, settings, encoder_spec=str(trained.encoder_dir), progress=update)
     for line in emb2.summary_lines():
-        console.print(f"[7/8] {line}")
+        console.print(f"[7/9] {escape(line)}")
     timings["re-embed"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    with progress_bar("[8/8] indexing") as update:
+    with progress_bar("[8/9] indexing") as update:
         idx = run_index(tuned, fma, settings, progress=update, tags_path=tags_file)
     console.print(
-        f"[8/8] Milvus ({idx.engine}, {settings.milvus_target}): collection {idx.collection}, {idx.rows} vectors, "
+        f"[8/9] Milvus ({idx.engine}, {settings.milvus_target}): collection {idx.collection}, {idx.rows} vectors, "
         f"{idx.index_type} nlist={idx.nlist} nprobe={idx.nprobe}, alias '{idx.alias}', "
         f"{idx.tagged_tracks} tracks with tags"
     )
     timings["index"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    report_dir = out / "report"
+    eval_config = EvaluationConfig(baseline="mfcc")
+    command = cli_command(vectors, tags_file, report_dir, fma, compare=[tuned], train_run=run_dir, config=eval_config)
+    with progress_bar("[9/9] evaluation report (MFCC baseline tracks)") as update:
+        evaluation = run_evaluation(
+            vectors,
+            tags_file,
+            report_dir,
+            fma,
+            compare=[tuned],
+            train_run=run_dir,
+            config=eval_config,
+            settings=settings,
+            command=command,
+            log=lambda line: console.print(f"[9/9] {escape(line)}"),
+            progress=update,
+        )
+    for line in evaluation.summary_lines():
+        console.print(f"[9/9] {escape(line)}")  # encoder ids hold "[...]", which rich would read as markup
+    timings["evaluate"] = time.perf_counter() - t0
     # the API must embed uploads with the encoder whose vectors it serves
     os.environ["MUSEED_ENCODER"] = str(trained.encoder_dir)
     get_settings.cache_clear()
@@ -169,16 +194,17 @@ def _example_playlist(catalog: Any) -> dict[str, Any]:
 def _print_playlist(console: Console, playlist: dict[str, Any]) -> None:
     seed = playlist["seed_tracks"][0]
     table = Table(title=f"[playlist] {playlist['title']}  (GET /api/playlists/{playlist['id']})")
-    for col in ("#", "track", "title", "artist", "genre", "score"):
+    for col in ("#", "track", "title", "artist", "genre", "score", "why"):
         table.add_column(col)
     for t in playlist["tracks"]:
         table.add_row(
             str(t["position"] + 1),
             str(t["track_id"]),
-            t["title"],
-            t["artist"],
+            escape(t["title"]),
+            escape(t["artist"]),
             t["genre_top"] or "?",
             f"{t['score']:.3f}",
+            escape(t.get("why") or ""),
         )
     console.print(f"seed: {seed['track_id']} “{seed['title']}” by {seed['artist']} ({seed['genre_top']})")
     console.print(table)

@@ -293,7 +293,7 @@ class PlaylistService:
         seed_rows = [seeds[t] for t in playlist.seed_track_ids if t in seeds]
         out = self._out(playlist, seed_rows, [(e.track, e.score, e.why) for e in playlist.entries])
         if not owner_view and out.seed_upload_id is not None:
-            hidden = {"seed_upload_id": None, "upload_encoder_id": None, "seed_profile": {}}
+            hidden: dict[str, Any] = {"seed_upload_id": None, "upload_encoder_id": None, "seed_profile": {}}
             out = out.model_copy(update={"seed_upload_id": None, "recipe": {**out.recipe, **hidden}})
         return out
 

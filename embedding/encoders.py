@@ -648,7 +648,7 @@ def save_encoder_checkpoint(encoder: MuQEncoder, path: Path | str, *, extra: Map
     _atomic_save(save_file, _cpu_state(encoder.model), path / BACKBONE_WEIGHTS_FILE)
     if encoder.head is not None:
         _atomic_save(save_file, _cpu_state(encoder.head), path / HEAD_WEIGHTS_FILE)
-    base = encoder.provenance.get("base") if encoder.kind == "museed-ckpt" else None
+    base = encoder.provenance.get("base")  # a fine-tuned or training encoder knows where it started
     meta = {
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_VERSION,

@@ -83,6 +83,9 @@ def test_training_improves_validation_and_exports_the_encoder(corpus: tuple[Path
     # the exported encoder reproduces the trained model's validation vectors through the embedding path
     encoder = load_encoder(str(run / "encoder"))
     assert encoder.kind == "museed-ckpt" and encoder.dim == 128 and encoder.head is not None
+    # the checkpoint names the encoder training started from (the config's), not the headed copy
+    started_from = load_encoder(TrainConfig.from_file(CONFIG).encoder)
+    assert encoder.provenance["base"]["encoder_id"] == started_from.encoder_id
     config = TrainConfig.from_file(CONFIG)
     rows = pd.read_parquet(triplets).query("split == 'validation'")
     catalog_paths = {int(p.stem): p for p in (fma / "fma_full").rglob("*.mp3")}

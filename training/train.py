@@ -331,8 +331,17 @@ def build_encoder(config: TrainConfig, device: str | None = None) -> MuQEncoder:
         weights_fingerprint=base.weights_fingerprint,  # the checkpoint's `base` records where training started
         head=head,
         head_spec=spec,
-        label=base.encoder_id,
-        provenance=base.provenance,
+        label=base.encoder_id.removeprefix(f"{base.kind}:"),  # the kind prefixes the new id once
+        # the checkpoint records the encoder training started from, not this headed copy of it
+        provenance={
+            **base.provenance,
+            "base": {
+                "encoder_id": base.encoder_id,
+                "kind": base.kind,
+                "source": base.source,
+                "config_hash": base.config_hash,
+            },
+        },
     )
 
 

@@ -339,6 +339,14 @@ async def test_invalid_requests_get_problem_json(
     assert fragment in body["detail"]
 
 
+async def test_filters_that_match_nothing_are_refused(client: httpx.AsyncClient, stack: dict[str, Any]) -> None:
+    seed = int(stack["vectors"].track_ids[0])
+    before = (await client.get("/api/playlists")).json()
+    resp = await client.post("/api/playlists", json={"seed_track_ids": [seed], "genre": "No Such Genre"})
+    assert resp.status_code == 422 and resp.json()["reason"] == "no_match"
+    assert (await client.get("/api/playlists")).json() == before  # nothing stored
+
+
 async def test_unknown_seed_and_unknown_playlist(client: httpx.AsyncClient) -> None:
     resp = await client.post("/api/playlists", json={"seed_track_ids": [987654321]})
     assert resp.status_code == 422 and resp.headers["content-type"].startswith(PROBLEM)

@@ -210,6 +210,8 @@ class PlaylistService:
             _Pick(track=pool[i][0], score=pool[i][1].score, why=explain(pool[i][1].fields, profile, pool[i][1].score))
             for i in order
         ]
+        if not picks:
+            raise Unprocessable("no library track matches these filters; loosen them", reason="no_match")
         seed_rows = [seeds[t] for t in request.seed_track_ids]
         recipe = {
             **request.model_dump(mode="json", include=set(RECIPE_OPTIONS)),

@@ -108,6 +108,12 @@ def create_app(
             except Exception as exc:  # the API still serves catalog reads; /readyz reports the problem
                 log.error("vector index unavailable", uri=settings.milvus_target, error=str(exc))
                 app.state.track_index = None
+        if app.state.track_index is not None:
+            try:  # a fresh process (always, on Milvus Lite) finds the served collection released
+                loaded = app.state.track_index.ensure_loaded()
+                log.info("vector index loaded", collection=loaded)
+            except Exception as exc:  # /readyz reports it; catalog reads still work
+                log.error("vector index could not be loaded", error=str(exc))
         app.state.upload_embedder = _upload_embedder(settings, encoder, app.state.track_index)
         log.info("museed api started", db=settings.sqlalchemy_url.split("@")[-1], milvus=settings.milvus_target)
         yield
@@ -154,6 +160,8 @@ def create_app(
                 collection = index.current_collection()
                 if collection is None:
                     ok, checks["vector_index"] = False, "no collection behind the alias: run `museed index`"
+                elif str(index.client.get_load_state(collection_name=collection).get("state")) != "Loaded":
+                    ok, checks["vector_index"] = False, f"collection {collection} is not loaded"
                 else:
                     plan = index.current_plan()
                     checks["vector_index"] = {

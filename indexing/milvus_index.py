@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
+from pymilvus.client.types import LoadState
 
 from embedding.store import VectorSet
 from museed.vocab import ENERGY, MOOD_STYLES, SOURCE, VALENCE
@@ -220,6 +221,18 @@ class TrackIndex:
     def close(self) -> None:
         """Release the client connection."""
         self.client.close()
+
+    def ensure_loaded(self) -> str | None:
+        """Load the served collection into memory unless it already is; returns its name (None before the
+        first build). Milvus Lite starts every process with its collections released, and a server restart or
+        an operator's `release` does the same: searches would fail until this runs."""
+        name = self.current_collection()
+        if name is None:
+            return None
+        state = self.client.get_load_state(collection_name=name).get("state")
+        if str(state) != str(LoadState.Loaded):
+            self.client.load_collection(collection_name=name)
+        return name
 
     # ---- building -------------------------------------------------------------------------------
     def build(

@@ -161,6 +161,26 @@ def test_plan_honoured_and_persisted(milvus_uri: str, unique_alias: str) -> None
         index.close()
 
 
+def test_a_released_collection_is_loaded_again(milvus_uri: str, unique_alias: str) -> None:
+    vs, meta = clustered_vectors(n=200)
+    index = TrackIndex(milvus_uri, alias=unique_alias)
+    try:
+        name = index.build(vs, meta)
+        index.client.release_collection(collection_name=name)  # what a server restart or `release` leaves
+        with pytest.raises(Exception, match=r"(?i)load"):
+            index.search(vs.vectors[0], k=5)
+        assert index.ensure_loaded() == name and index.ensure_loaded() == name  # idempotent
+        assert index.search(vs.vectors[0], k=5)[0].track_id == int(vs.track_ids[0])
+        if index.is_lite:
+            # a new process on the same Milvus Lite file (an API restart) finds every collection released
+            index.close()
+            index = TrackIndex(milvus_uri, alias=unique_alias)
+            assert index.ensure_loaded() == name
+            assert index.search(vs.vectors[0], k=5)[0].track_id == int(vs.track_ids[0])
+    finally:
+        index.close()
+
+
 def test_tag_filters_rare_genre_and_artist_cap(milvus_uri: str, unique_alias: str) -> None:
     from indexing.milvus_index import FilterError, SearchFilters
 

@@ -15,6 +15,7 @@ The tuned plan (nprobe, recall) is stored in the collection's properties, so it 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -104,6 +105,15 @@ class IndexPlan:
         if self.index_type == "IVF_PQ":
             params.update(m=self.m, nbits=self.nbits or 8)
         return params
+
+    @property
+    def probes_some_lists(self) -> bool:
+        """True when a search probes only part of the lists (more probes could find more rows)."""
+        return self.index_type not in ("FLAT", "AUTOINDEX") and self.nprobe < self.nlist
+
+    def wider(self, factor: int = 4) -> IndexPlan:
+        """The same plan probing `factor` times as many lists (at most all of them)."""
+        return dataclasses.replace(self, nprobe=min(self.nlist, max(self.nprobe + 1, self.nprobe * factor)))
 
     def search_params(self) -> dict[str, Any]:
         """Milvus search params for this plan."""
@@ -474,6 +484,7 @@ class TrackIndex:
         excluded = [int(t) for t in exclude_ids]
         capped: list[int] = []
         cap = max_per_artist or 0
+        probe = plan
         while len(chosen) < k:
             need = k - len(chosen)
             # with a cap, over-fetch so one round usually suffices; the rounds below handle the rest
@@ -491,7 +502,7 @@ class TrackIndex:
                 limit=limit,
                 anns_field="vector",
                 filter=expr,
-                search_params=plan.search_params(),
+                search_params=probe.search_params(),
                 output_fields=["track_id", *SCALAR_FIELDS],
                 consistency_level=consistency_level,
             )[0]
@@ -509,6 +520,11 @@ class TrackIndex:
                     per_artist[artist] = per_artist.get(artist, 0) + 1
                     if capping and per_artist[artist] >= cap and artist not in capped:
                         capped.append(artist)
+            if len(res) < limit and probe.probes_some_lists:
+                # a selective filter can leave the probed lists short of matches while other lists hold more:
+                # widen the probe (4x per round, up to every list) before concluding the candidates ran out
+                probe = probe.wider()
+                continue
             if len(res) < limit or max_per_artist is None:
                 break  # the candidates ran out (or no cap: one exact-size round is the answer)
         chosen.sort(key=lambda h: h.score, reverse=True)

@@ -161,6 +161,27 @@ def test_plan_honoured_and_persisted(milvus_uri: str, unique_alias: str) -> None
         index.close()
 
 
+def test_a_selective_filter_widens_the_probe_until_the_matches_run_out(milvus_uri: str, unique_alias: str) -> None:
+    from indexing.milvus_index import SearchFilters
+
+    vs, meta = clustered_vectors(n=1200)
+    index = TrackIndex(milvus_uri, alias=unique_alias)
+    try:
+        # one probed list of 16: a query from a common genre sees few or no rows of the rare one there
+        index.build(vs, meta, plan=IndexPlan(index_type="IVF_FLAT", nlist=16, nprobe=1), sample_queries=10)
+        rare = {t for t, m in meta.items() if m["genre_top"] == "Easy Listening"}
+        common_seed = next(i for i, t in enumerate(vs.track_ids) if meta[int(t)]["genre_top"] == GENRES[0])
+        q = vs.vectors[common_seed]
+        hits = index.search(q, k=len(rare) + 10, filters=SearchFilters(genre="Easy Listening"))
+        assert {h.track_id for h in hits} == rare  # every rare track, and only those
+        order = [int(t) for t in np.argsort(-(vs.vectors @ q)) if int(vs.track_ids[t]) in rare]
+        assert [h.track_id for h in hits] == [int(vs.track_ids[t]) for t in order]
+        capped = index.search(q, k=5, filters=SearchFilters(genre="Easy Listening"), max_per_artist=1)
+        assert len(capped) == 5 and len({int(h.fields["artist_id"]) for h in capped}) == 5
+    finally:
+        index.close()
+
+
 def test_a_released_collection_is_loaded_again(milvus_uri: str, unique_alias: str) -> None:
     vs, meta = clustered_vectors(n=200)
     index = TrackIndex(milvus_uri, alias=unique_alias)

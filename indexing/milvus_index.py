@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,8 @@ INDEXED_SCALARS = ("genre_top", "mood_style", "energy", "valence", "source", "ar
 LITE_SUBSTITUTE = "IVF_FLAT"
 #: Milvus' largest topk (limit + offset) per search
 MAX_TOPK = 16384
+#: how long a looked-up alias target is trusted before asking Milvus again
+ALIAS_TTL_SECONDS = 2.0
 #: track ids per lookup query (keeps the `in [...]` expression well under Milvus' expression limits)
 LOOKUP_BATCH = 1000
 #: serving reads tolerate a bounded staleness (no wait for the newest timestamp); build checks read Strong
@@ -222,6 +225,8 @@ class TrackIndex:
         self.is_lite = not uri.startswith(("http://", "https://", "tcp://", "grpc://"))
         self.last_check: BuildCheck | None = None
         self._plans: dict[str, IndexPlan] = {}  # per collection: a collection's index never changes
+        self._counts: dict[tuple[str, str], int] = {}  # (collection, filter) -> matching rows
+        self._alias_seen: tuple[str | None, float] | None = None  # (collection, monotonic time looked up)
 
     @property
     def engine(self) -> str:
@@ -367,10 +372,11 @@ class TrackIndex:
 
     def _point_alias(self, name: str) -> None:
         """Create or atomically move the serving alias to `name`."""
-        if self.current_collection() is None:
+        if self.current_collection(fresh=True) is None:
             self.client.create_alias(collection_name=name, alias=self.alias)
         else:
             self.client.alter_alias(collection_name=name, alias=self.alias)
+        self._alias_seen = (name, time.monotonic())
 
     def versions(self) -> list[tuple[str, int]]:
         """Every collection built for this alias with its build time (ms since the epoch), oldest first."""
@@ -388,7 +394,7 @@ class TrackIndex:
     def prune(self, keep_previous: int = 1, grace_seconds: float = 600.0, now: float | None = None) -> list[str]:
         """Drop superseded collections beyond the newest `keep_previous`, once replaced >= `grace_seconds` ago
         (queries that resolved the alias before the swap finish on the old collection first). Returns the dropped."""
-        served = self.current_collection()
+        served = self.current_collection(fresh=True)
         versions = self.versions()
         now_ms = (time.time() if now is None else now) * 1000
         dropped: list[str] = []
@@ -402,13 +408,21 @@ class TrackIndex:
                 dropped.append(name)
         return dropped
 
-    def current_collection(self) -> str | None:
-        """The collection the serving alias points at (None before the first build)."""
+    def current_collection(self, fresh: bool = False) -> str | None:
+        """The collection the serving alias points at (None before the first build). Serving reads may see a
+        swap made by another process up to `ALIAS_TTL_SECONDS` late (searches themselves go through the alias,
+        and a replaced collection lives on for its grace period); `fresh` asks Milvus now."""
+        seen = self._alias_seen
+        if not fresh and seen is not None and time.monotonic() - seen[1] < ALIAS_TTL_SECONDS:
+            return seen[0]
         # list first: describe_alias on a missing alias raises and logs an RPC error on the server
         if self.alias not in (self.client.list_aliases().get("aliases") or []):
-            return None
-        info = self.client.describe_alias(alias=self.alias)
-        return str(info.get("collection_name")) if info else None
+            name = None
+        else:
+            info = self.client.describe_alias(alias=self.alias)
+            name = str(info.get("collection_name")) if info else None
+        self._alias_seen = (name, time.monotonic())
+        return name
 
     def stored_plan(self, name: str) -> dict[str, Any]:
         """The plan JSON saved in collection `name`'s properties ({} when absent)."""
@@ -468,6 +482,10 @@ class TrackIndex:
 
         The cap is applied exactly even when the filter is very selective: artists that reached the cap are
         excluded in the next round and the search repeats until `k` tracks are found or the candidates run out.
+
+        A filter that keeps a share s of the rows probes nprobe / s lists (at most all): the matches near the
+        query are then about as many as an unfiltered search sees, and a rare genre far from the seed is still
+        found (with the tuned nprobe alone its tracks sit in lists the probe never reaches).
         """
         filters = filters or SearchFilters()
         if genre is not None and filters.genre is not None and genre != filters.genre:
@@ -485,6 +503,13 @@ class TrackIndex:
         capped: list[int] = []
         cap = max_per_artist or 0
         probe = plan
+        scope = build_filter(genre=genre or filters.genre, equals=tags, genre_id=filters.genre_id)
+        if scope and plan.probes_some_lists:
+            matching = self.count_matching(scope)
+            if matching == 0:
+                return []
+            share = matching / max(1, self.count_matching(""))
+            probe = dataclasses.replace(plan, nprobe=min(plan.nlist, math.ceil(plan.nprobe / share)))
         while len(chosen) < k:
             need = k - len(chosen)
             # with a cap, over-fetch so one round usually suffices; the rounds below handle the rest
@@ -529,6 +554,16 @@ class TrackIndex:
                 break  # the candidates ran out (or no cap: one exact-size round is the answer)
         chosen.sort(key=lambda h: h.score, reverse=True)
         return chosen
+
+    def count_matching(self, expr: str) -> int:
+        """Rows of the served collection matching a filter expression (cached per collection: a collection
+        never changes once it serves)."""
+        name = self.current_collection()
+        key = (name or "", expr)
+        if key not in self._counts:
+            rows = self.client.query(collection_name=self.alias, filter=expr, output_fields=["count(*)"])
+            self._counts[key] = int(rows[0]["count(*)"]) if rows else 0
+        return self._counts[key]
 
     def get_vectors(self, track_ids: Sequence[int]) -> dict[int, np.ndarray]:
         """Stored vectors of `track_ids` (those not in the index are absent from the result)."""

@@ -178,6 +178,26 @@ def test_a_selective_filter_widens_the_probe_until_the_matches_run_out(milvus_ur
         assert [h.track_id for h in hits] == [int(vs.track_ids[t]) for t in order]
         capped = index.search(q, k=5, filters=SearchFilters(genre="Easy Listening"), max_per_artist=1)
         assert len(capped) == 5 and len({int(h.fields["artist_id"]) for h in capped}) == 5
+        # fewer than all of them: the probe scales with the filter's share, so the top 5 are the exact top 5
+        # (without that, the lists near a Rock seed hold no Easy Listening at all)
+        top5 = index.search(q, k=5, filters=SearchFilters(genre="Easy Listening"))
+        assert [h.track_id for h in top5] == [int(vs.track_ids[t]) for t in order[:5]]
+        assert index.count_matching(build_filter(genre="Easy Listening")) == len(rare)
+        assert index.search(q, k=5, filters=SearchFilters(genre="Jazz")) == []  # matches nothing: no search
+        # the first round already probes nprobe / share lists: 1 / (24 / 1200) -> all 16 here; unfiltered: 1
+        probes: list[int] = []
+        real_search = index.client.search
+
+        def spy(*args: object, **kwargs: object) -> object:
+            probes.append(kwargs["search_params"]["params"]["nprobe"])  # type: ignore[index]
+            return real_search(*args, **kwargs)
+
+        index.client.search = spy  # type: ignore[method-assign]
+        index.search(q, k=5, filters=SearchFilters(genre="Easy Listening"))
+        index.search(q, k=5, filters=SearchFilters(genre=GENRES[0]))
+        index.search(q, k=5)
+        share = sum(m["genre_top"] == GENRES[0] for m in meta.values()) / len(meta)
+        assert probes == [16, int(np.ceil(1 / share)), 1]
     finally:
         index.close()
 

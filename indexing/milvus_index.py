@@ -125,6 +125,13 @@ class IndexPlan:
         return {"metric_type": self.metric, "params": {"nprobe": self.nprobe}}
 
 
+def filtered_nprobe(nprobe: int, nlist: int, share: float) -> int:
+    """Lists to probe when a filter keeps `share` of the rows: nprobe / share, and every list once that passes
+    half of them (a very selective filter's rows may sit in the lists farthest from the query)."""
+    wanted = math.ceil(nprobe / max(share, 1e-9))
+    return nlist if wanted * 2 >= nlist else max(nprobe, wanted)
+
+
 def default_plan(n_vectors: int) -> IndexPlan:
     """An IVF_FLAT plan sized to the collection: nlist ~ 4*sqrt(N) but with >= 39 training points per list
     (FAISS/Knowhere's k-means minimum); tiny collections get a handful of lists probed exhaustively."""
@@ -483,9 +490,10 @@ class TrackIndex:
         The cap is applied exactly even when the filter is very selective: artists that reached the cap are
         excluded in the next round and the search repeats until `k` tracks are found or the candidates run out.
 
-        A filter that keeps a share s of the rows probes nprobe / s lists (at most all): the matches near the
-        query are then about as many as an unfiltered search sees, and a rare genre far from the seed is still
-        found (with the tuned nprobe alone its tracks sit in lists the probe never reaches).
+        A filter that keeps a share s of the rows probes nprobe / s lists, and all of them once that passes
+        half (`filtered_nprobe`): the matches near the query are then about as many as an unfiltered search
+        sees, and a rare genre far from the seed is still found (with the tuned nprobe alone its tracks sit in
+        lists the probe never reaches).
         """
         filters = filters or SearchFilters()
         if genre is not None and filters.genre is not None and genre != filters.genre:
@@ -509,7 +517,7 @@ class TrackIndex:
             if matching == 0:
                 return []
             share = matching / max(1, self.count_matching(""))
-            probe = dataclasses.replace(plan, nprobe=min(plan.nlist, math.ceil(plan.nprobe / share)))
+            probe = dataclasses.replace(plan, nprobe=filtered_nprobe(plan.nprobe, plan.nlist, share))
         while len(chosen) < k:
             need = k - len(chosen)
             # with a cap, over-fetch so one round usually suffices; the rounds below handle the rest

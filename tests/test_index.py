@@ -161,6 +161,16 @@ def test_plan_honoured_and_persisted(milvus_uri: str, unique_alias: str) -> None
         index.close()
 
 
+def test_filtered_nprobe_scales_with_the_share_and_goes_exhaustive() -> None:
+    from indexing.milvus_index import filtered_nprobe
+
+    assert filtered_nprobe(16, 1200, 1.0) == 16
+    assert filtered_nprobe(16, 1200, 28_428 / 90_000) == 51  # a common genre: ~3x the probes
+    assert filtered_nprobe(16, 1200, 1_372 / 90_000) == 1200  # past half the lists: all of them
+    assert filtered_nprobe(16, 1200, 0.0) == 1200
+    assert filtered_nprobe(1, 16, 0.6) == 2
+
+
 def test_a_selective_filter_widens_the_probe_until_the_matches_run_out(milvus_uri: str, unique_alias: str) -> None:
     from indexing.milvus_index import SearchFilters
 

@@ -233,6 +233,7 @@ class TrackIndex:
         self.last_check: BuildCheck | None = None
         self._plans: dict[str, IndexPlan] = {}  # per collection: a collection's index never changes
         self._counts: dict[tuple[str, str], int] = {}  # (collection, filter) -> matching rows
+        self._identities: dict[str, dict[str, Any]] = {}  # collection -> its stored plan (vector set, encoder)
         self._alias_seen: tuple[str | None, float] | None = None  # (collection, monotonic time looked up)
 
     @property
@@ -605,7 +606,9 @@ class TrackIndex:
         """What the served collection was built from: collection name, vector-set id and encoder id (None
         when the collection predates these properties)."""
         name = self.current_collection()
-        stored = self.stored_plan(name) if name else {}
+        if name is not None and name not in self._identities:
+            self._identities[name] = self.stored_plan(name)  # written at build, never changed afterwards
+        stored = self._identities.get(name, {}) if name else {}
         return {
             "collection": name,
             "vector_set_id": stored.get("vector_set_id"),

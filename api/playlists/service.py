@@ -29,20 +29,8 @@ log = structlog.get_logger("museed.playlists")
 NEAR_DUPLICATE = 0.995
 #: the most candidates a discovery re-rank considers
 MAX_POOL = 400
-#: the request fields a recipe keeps (and a refresh replays)
-RECIPE_OPTIONS = (
-    "seed_track_ids",
-    "seed_upload_id",
-    "size",
-    "genre",
-    "mood_style",
-    "energy",
-    "valence",
-    "source",
-    "max_per_artist",
-    "discovery",
-    "exclude_near_duplicates",
-)
+#: the request fields a recipe keeps (and a refresh replays): all but the title
+RECIPE_OPTIONS = tuple(name for name in PlaylistCreate.model_fields if name != "title")
 
 
 @dataclass
@@ -90,11 +78,10 @@ def summary(playlist: Playlist, n_tracks: int, likes: int = 0) -> PlaylistSummar
 
 def seed_vector(vectors: list[np.ndarray]) -> np.ndarray:
     """Mean of the seeds' unit vectors, renormalised (the direction all seeds share)."""
-    mean = np.mean(np.stack(vectors), axis=0)
-    norm = float(np.linalg.norm(mean))
-    if norm < 1e-8:
+    mean = unit_mean(vectors)
+    if mean is None:
         raise Unprocessable("the seed tracks point in opposite directions; their mean has no direction")
-    return (mean / norm).astype(np.float32)
+    return np.asarray(mean, dtype=np.float32)
 
 
 class PlaylistService:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from api.db.models import Upload, User
 from api.errors import NotFound, PayloadTooLarge, ServiceUnavailable, Unprocessable
 from api.playlists.recommend import WHY_AXES
-from api.uploads.schemas import UploadAnalysis, UploadOut
+from api.uploads.schemas import UploadOut
 from embedding.audio import AudioError, AudioLimits, load_segments
 from indexing.milvus_index import TrackIndex
 from museed.settings import Settings
@@ -30,16 +30,8 @@ AUDIO_SUFFIXES = {".mp3", ".ogg", ".oga", ".flac", ".wav", ".m4a", ".aac", ".opu
 
 
 def upload_out(u: Upload) -> UploadOut:
-    """The API view of an upload."""
-    return UploadOut(
-        id=u.id,
-        filename=u.filename,
-        size_bytes=u.size_bytes,
-        duration_seconds=u.duration_seconds,
-        encoder_id=u.encoder_id,
-        created_at=u.created_at,
-        analysis=UploadAnalysis.model_validate(u.analysis) if u.analysis else None,
-    )
+    """The API view of an upload (the row's columns of the same names; the vector and path stay inside)."""
+    return UploadOut.model_validate(u, from_attributes=True)
 
 
 def analyse(index: TrackIndex, vector: list[float], neighbours: int = ANALYSIS_NEIGHBOURS) -> dict[str, Any]:

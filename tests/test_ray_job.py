@@ -65,6 +65,58 @@ def ray_local() -> Iterator[None]:
         ray.shutdown()
 
 
+_TIMEOUT = "The current node timed out during startup. This could happen because some of the raylet failed"
+
+
+def test_local_ray_start_is_retried_and_the_failed_try_cleaned_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ray gives the raylet a fixed 30 s; a miss on a loaded machine is retried after killing what it left."""
+    import ray
+
+    from embedding import ray_job
+
+    calls: list[dict[str, object]] = []
+    leftovers: list[subprocess.Popen[bytes]] = []
+
+    def flaky_init(**kwargs: object) -> None:
+        calls.append(kwargs)
+        if len(calls) == 1:
+            leftovers.append(subprocess.Popen(["sleep", "60"]))  # stands in for the half-started raylet
+            raise Exception(_TIMEOUT)  # what ray.init raises, verbatim
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", flaky_init)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    monkeypatch.setattr(ray_job.time, "sleep", lambda _s: None)
+    assert ray_job.init_ray(num_cpus=2) is True
+    assert len(calls) == 2 and calls[1]["address"] == "local" and calls[1]["num_cpus"] == 2
+    assert not Path(f"/proc/{leftovers[0].pid}").exists(), "the failed attempt's process must be gone"
+
+
+def test_local_ray_start_gives_up_with_the_logs_tail(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import ray
+
+    from embedding import ray_job
+
+    logs = tmp_path / "ray" / "session_latest" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "raylet.err").write_text("starting\nFailed to bind node manager port: address already in use\n")
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
+    attempts: list[int] = []
+
+    def failing_init(**_kwargs: object) -> None:
+        attempts.append(1)
+        raise Exception(_TIMEOUT)
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", failing_init)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    monkeypatch.setattr(ray_job.time, "sleep", lambda _s: None)
+    with pytest.raises(RuntimeError, match="did not start after 3 attempt") as info:
+        ray_job.init_ray()
+    assert len(attempts) == 3
+    assert "address already in use" in str(info.value) and "raylet.err" in str(info.value)
+
+
 def _plain(tracks: list[TrackAudio], out: Path) -> dict[int, np.ndarray]:
     from embedding.encoders import load_encoder
 

@@ -9,18 +9,19 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
 
 from api.db.load import load_catalog_into_db
-from api.db.migrate import current_heads, downgrade, upgrade
+from api.db.migrate import current_heads, downgrade, include_object_for, upgrade
 from api.db.models import Artist, Base, Genre, Track
 from api.db.session import get_engine, session_factory, transaction
 from museed.catalog import load_catalog
 
-HEAD = "0007"
+HEAD = "0008"
 
 
 def test_migrations_match_the_models(db_url: str) -> None:
     """Alembic head creates exactly the schema the models declare (nothing left to autogenerate)."""
     with get_engine(db_url).connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"include_object": include_object_for(conn.dialect.name)})
+        diff = compare_metadata(context, Base.metadata)
     assert diff == []
     assert current_heads(db_url) == {HEAD}
 
@@ -53,3 +54,29 @@ def test_catalog_load_is_complete_and_idempotent(db_url: str, small_corpus: Path
             assert t.genre_top == (row["genre_top"] if isinstance(row["genre_top"], str) else None)
             assert t.genres_all == list(row["genres_all"])
             assert t.genre_top_source == row["genre_top_source"]
+
+
+def test_search_text_migration_backfills_and_postgres_indexes_it(db_url: str) -> None:
+    """0008 fills tracks.search_text for rows loaded before it; on PostgreSQL a trigram index serves the LIKEs."""
+    from sqlalchemy import text
+
+    downgrade(db_url, "0007")
+    with get_engine(db_url).begin() as conn:
+        conn.execute(text("INSERT INTO artists (artist_id, name) VALUES (1, 'Ólafur ARNALDS')"))
+        conn.execute(
+            text(
+                "INSERT INTO tracks (track_id, title, artist_id, album_title, genre_top_source, genres, genres_all)"
+                " VALUES (7, 'Near LIGHT', 1, NULL, 'listed', '[]', '[]'),"
+                " (8, 'Þú ert', 1, 'Living Room Songs', 'listed', '[]', '[]')"
+            )
+        )
+    upgrade(db_url)
+    with get_engine(db_url).connect() as conn:
+        got = dict(conn.execute(text("SELECT track_id, search_text FROM tracks")).all())
+        assert got == {7: "near light ólafur arnalds", 8: "þú ert ólafur arnalds living room songs"}
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SET enable_seqscan = off"))  # two rows: make the planner show it can use the index
+            plan = "\n".join(
+                r[0] for r in conn.execute(text("EXPLAIN SELECT 1 FROM tracks WHERE search_text LIKE '%light%'"))
+            )
+            assert "ix_tracks_search_text_trgm" in plan

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
-from api.db.models import Artist, Genre, Track
+from api.db.models import Artist, Genre, Track, track_search_text
 from museed.catalog import Catalog
 
 CHUNK = 2000
@@ -94,13 +94,14 @@ def load_catalog_into_db(
 
     track_rows = []
     for tid, r in zip(t.index, t.itertuples(index=False), strict=True):
+        title, album = str(_clean(r.title) or ""), _clean(r.album_title)
         track_rows.append(
             {
                 "track_id": int(tid),
-                "title": str(_clean(r.title) or ""),
+                "title": title,
                 "artist_id": int(r.artist_id),
                 "album_id": _clean(r.album_id),
-                "album_title": _clean(r.album_title),
+                "album_title": album,
                 "genre_top": _clean(r.genre_top),
                 "genre_top_source": str(r.genre_top_source),
                 "genres": [int(g) for g in (r.genres or [])],
@@ -110,6 +111,7 @@ def load_catalog_into_db(
                 "split": _clean(r.split),
                 "subset": _clean(r.subset),
                 "audio_path": _clean(r.audio_path),
+                "search_text": track_search_text(title, artists[int(r.artist_id)], album),
             }
         )
     done = 0

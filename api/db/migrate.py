@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -38,3 +40,17 @@ def current_heads(url: str) -> set[str]:
 
     with get_engine(url).connect() as conn:
         return set(MigrationContext.configure(conn).get_current_heads())
+
+
+def include_object_for(dialect: str) -> Callable[[Any, str | None, str, bool, Any], bool]:
+    """Alembic `include_object` hook for `dialect`: model indexes declared `.ddl_if(dialect=...)` for another
+    database (the PostgreSQL-only trigram index) are not expected to exist there."""
+
+    def include(obj: Any, _name: str | None, type_: str, reflected: bool, _compare_to: Any) -> bool:
+        ddl_if = getattr(obj, "_ddl_if", None)
+        if type_ == "index" and not reflected and ddl_if is not None and ddl_if.dialect is not None:
+            wanted = (ddl_if.dialect,) if isinstance(ddl_if.dialect, str) else tuple(ddl_if.dialect)
+            return dialect in wanted
+        return True
+
+    return include

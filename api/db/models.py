@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, MetaData, String, Text
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
@@ -74,8 +74,27 @@ class Track(Base):
     split: Mapped[str | None] = mapped_column(String(16), nullable=True)
     subset: Mapped[str | None] = mapped_column(String(16), nullable=True)
     audio_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # lower-cased "title artist album", written by the catalog load (`track_search_text`): library search
+    # matches every query word against this one column, which PostgreSQL indexes with pg_trgm
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     artist: Mapped[Artist] = relationship(back_populates="tracks", lazy="raise")
+
+    __table_args__ = (
+        Index(
+            "ix_tracks_search_text_trgm",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
+    )
+
+
+def track_search_text(title: str | None, artist: str | None, album: str | None) -> str:
+    """What library search matches query words against. Words are split on whitespace, so joining the fields
+    with a space means no word can match across two fields. Python's lower() folds all of Unicode, like
+    PostgreSQL's lower() under a UTF-8 locale (SQLite's folds ASCII only, so it is never relied on)."""
+    return " ".join(part.lower() for part in (title, artist, album) if part)
 
 
 class Playlist(Base):

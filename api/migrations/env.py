@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+from api.db.migrate import include_object_for
 from api.db.models import Base
 
 config = context.config
@@ -36,7 +37,12 @@ def run_migrations_online() -> None:
 
 def _run(connection) -> None:
     # batch mode lets ALTER-style migrations run on SQLite too
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        include_object=include_object_for(connection.dialect.name),
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
@@ -14,7 +15,7 @@ from api.db.models import Artist, Base, Genre, Track
 from api.db.session import get_engine, session_factory, transaction
 from museed.catalog import load_catalog
 
-HEAD = "0008"
+HEAD = "0009"
 
 
 def test_migrations_match_the_models(db_url: str) -> None:
@@ -80,3 +81,66 @@ def test_search_text_migration_backfills_and_postgres_indexes_it(db_url: str) ->
                 r[0] for r in conn.execute(text("EXPLAIN SELECT 1 FROM tracks WHERE search_text LIKE '%light%'"))
             )
             assert "ix_tracks_search_text_trgm" in plan
+
+
+def test_user_tastes_backfill_from_existing_playlists(db_url: str) -> None:
+    """Upgrading from 0008 gives every playlist owner the row the playlist writes would have left."""
+    import numpy as np
+    from sqlalchemy import insert
+
+    from api.db.models import Playlist, User, UserTaste
+
+    downgrade(db_url, "0008")
+    rng = np.random.default_rng(0)
+    users = [
+        {"id": f"{i:032x}", "email": f"u{i}@x.org", "password_hash": "x", "display_name": f"u{i}"} for i in range(7)
+    ]
+    vec = {k: (v / np.linalg.norm(v)).tolist() for k, v in enumerate(rng.normal(size=(6, 16)))}
+    # user 0: public + private; 1: private only; 2: one public without an embedding and one with;
+    # 3: two that cancel out; 4: only a public one without an embedding; 5: none; 6: three public
+    spec = [
+        (0, "public", vec[0]), (0, "private", vec[1]), (0, "public", vec[2]),
+        (1, "private", vec[3]),
+        (2, "public", None), (2, "public", vec[4]),
+        (3, "public", vec[5]), (3, "public", [-x for x in vec[5]]),
+        (4, "public", None),
+        (6, "public", vec[0]), (6, "public", vec[1]), (6, "public", vec[3]),
+    ]  # fmt: skip
+    with get_engine(db_url).begin() as conn:
+        conn.execute(insert(User), users)
+        conn.execute(
+            insert(Playlist),
+            [
+                {"id": f"{n:032x}", "title": "p", "owner_id": users[u]["id"], "visibility": vis,
+                 "seed_track_ids": [], "recipe": {}, "embedding": emb}
+                for n, (u, vis, emb) in enumerate(spec)
+            ],
+        )  # fmt: skip
+    upgrade(db_url)
+    assert current_heads(db_url) == {HEAD}
+
+    def unit(*ks: int) -> list[float]:
+        m = np.mean([vec[k] for k in ks], axis=0)
+        return list(m / np.linalg.norm(m))
+
+    expected = {
+        0: (unit(0, 2), 2, 0),
+        1: (None, 0, 0),
+        2: (unit(4), 2, 1),
+        3: (None, 2, 0),
+        4: (None, 1, 1),
+        6: (unit(0, 1, 3), 3, 0),
+    }
+    with session_factory(db_url)() as s:
+        rows = {r.user_id: r for r in s.scalars(select(UserTaste))}
+    assert set(rows) == {users[u]["id"] for u in expected}  # owners only: user 5 has no playlist
+    for u, (taste, n_public, n_stale) in expected.items():
+        row = rows[users[u]["id"]]
+        assert (row.n_public, row.n_stale) == (n_public, n_stale), u
+        if taste is None:
+            assert row.public_taste is None, u
+        else:
+            assert row.public_taste is not None
+            assert np.frombuffer(row.public_taste, dtype=np.float32) == pytest.approx(taste, abs=1e-6), u
+    downgrade(db_url, "0008")  # and back
+    assert current_heads(db_url) == {"0008"}

@@ -13,6 +13,7 @@ import pytest
 from api.app import create_app
 from api.db.models import Playlist
 from api.db.session import session_factory, transaction
+from api.social.taste import TasteRepository
 from museed.settings import Settings
 
 PROBLEM = "application/problem+json"
@@ -44,6 +45,7 @@ def playlist(db_url: str, owner_id: str, title: str, visibility: str, embedding:
         )
         s.add(p)
         s.flush()
+        TasteRepository(s).refresh(owner_id)  # what the playlist service does after each write
         return p.id
 
 
@@ -220,3 +222,167 @@ async def test_people_with_similar_taste(client: httpx.AsyncClient, db_url: str)
     assert next(u for u in for_eve if u["id"] == ada["id"])["similarity"] == pytest.approx(0.6, abs=1e-3)
     assert (await client.get("/api/users/me/similar")).status_code == 401
     assert (await client.get("/api/users/me/similar", params={"limit": 0}, headers=ada["headers"])).status_code == 422
+
+
+def taste_row(db_url: str, user_id: str) -> tuple[list[float] | None, int, int] | None:
+    """The stored (public taste, n_public, n_stale) of a user, or None when there is no row."""
+    import numpy as np
+
+    from api.db.models import UserTaste
+
+    with session_factory(db_url)() as s:
+        row = s.get(UserTaste, user_id)
+        if row is None:
+            return None
+        taste = None if row.public_taste is None else np.frombuffer(row.public_taste, dtype=np.float32).tolist()
+        return taste, row.n_public, row.n_stale
+
+
+async def test_taste_row_follows_visibility_edits_deletes_and_the_account(
+    client: httpx.AsyncClient, db_url: str
+) -> None:
+    from sqlalchemy import delete
+
+    from api.db.models import User
+
+    ada, bob = await user(client, "ada"), await user(client, "bob")
+    tracks = [t for t, _ in catalog_rows(db_url)]
+    assert taste_row(db_url, ada["id"]) is None  # no playlist, no row
+    x = playlist(db_url, ada["id"], "x", "private", [1.0, 0.0, 0.0])
+    assert taste_row(db_url, ada["id"]) == (None, 0, 0)  # private playlists never make the public taste
+    y = playlist_with(db_url, ada["id"], tracks[:3], "public")  # public, but no embedding yet
+    assert taste_row(db_url, ada["id"]) == (None, 1, 1)
+    with transaction(session_factory(db_url)) as s:
+        s.get(Playlist, y).embedding = [0.0, 1.0, 0.0]  # type: ignore[union-attr]
+        TasteRepository(s).refresh(ada["id"])
+    assert taste_row(db_url, ada["id"]) == ([0.0, 1.0, 0.0], 1, 0)
+
+    async def patch(pid: str, **body: str) -> None:
+        resp = await client.patch(f"/api/playlists/{pid}", json=body, headers=ada["headers"])
+        assert resp.status_code == 200, resp.text
+
+    await patch(x, visibility="public")  # made public
+    half = 0.5**0.5
+    got = taste_row(db_url, ada["id"])
+    assert got is not None and got[1:] == (2, 0) and got[0] == pytest.approx([half, half, 0.0], abs=1e-6)
+    await patch(x, visibility="private")  # made private
+    assert taste_row(db_url, ada["id"]) == ([0.0, 1.0, 0.0], 1, 0)
+    await patch(x, visibility="public")  # public again
+    assert taste_row(db_url, ada["id"])[0] == pytest.approx([half, half, 0.0], abs=1e-6)  # type: ignore[index]
+    await patch(x, title="renamed")  # a rename changes nothing
+    assert taste_row(db_url, ada["id"])[0] == pytest.approx([half, half, 0.0], abs=1e-6)  # type: ignore[index]
+
+    # tracks removed while no index serves their vectors: the embedding goes, the playlist counts as stale
+    resp = await client.put(f"/api/playlists/{y}/tracks", json={"track_ids": tracks[:1]}, headers=ada["headers"])
+    assert resp.status_code == 200, resp.text
+    assert taste_row(db_url, ada["id"]) == ([1.0, 0.0, 0.0], 2, 1)
+    # bob only sees ada through what is stored: x now
+    playlist(db_url, bob["id"], "bob's", "private", [1.0, 0.0, 0.0])
+    for_bob = (await client.get("/api/users/me/similar", headers=bob["headers"])).json()
+    assert [(u["id"], u["similarity"], u["public_playlists"]) for u in for_bob] == [(ada["id"], 1.0, 2)]
+
+    assert (await client.delete(f"/api/playlists/{x}", headers=ada["headers"])).status_code == 204
+    assert taste_row(db_url, ada["id"]) == (None, 1, 1)
+    assert (await client.get("/api/users/me/similar", headers=bob["headers"])).json() == []
+    with transaction(session_factory(db_url)) as s:
+        s.execute(delete(User).where(User.id == ada["id"]))
+    assert taste_row(db_url, ada["id"]) is None  # the row goes with the account
+
+
+async def test_similar_taste_is_the_cosine_with_each_public_taste(client: httpx.AsyncClient, db_url: str) -> None:
+    """Brute force: random playlists (some private, some without an embedding) for a dozen listeners; the answer
+    is every other listener with a public taste, by cosine with the requester's taste over all her playlists."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    me = await user(client, "me")
+    others = [await user(client, f"u{i}") for i in range(12)]
+    mine: list[np.ndarray] = []
+    public: dict[str, list[np.ndarray]] = {}
+    n_public: dict[str, int] = {}
+    for who in [me, *others]:
+        for _ in range(int(rng.integers(0, 5))):
+            visibility = str(rng.choice(["public", "private"]))
+            vec = rng.normal(size=8)
+            vec /= np.linalg.norm(vec)
+            embedding = None if rng.random() < 0.2 else [float(v) for v in vec]
+            playlist(db_url, who["id"], "p", visibility, embedding)
+            if who is me:
+                if embedding is not None:
+                    mine.append(vec)
+            elif visibility == "public":
+                n_public[who["id"]] = n_public.get(who["id"], 0) + 1
+                if embedding is not None:
+                    public.setdefault(who["id"], []).append(vec)
+    playlist(db_url, me["id"], "one for sure", "private", [1.0] + [0.0] * 7)
+    mine.append(np.eye(8)[0])
+
+    def unit(vs: list[np.ndarray]) -> np.ndarray:
+        m = np.mean(vs, axis=0)
+        return m / np.linalg.norm(m)
+
+    expected = sorted(((float(unit(mine) @ unit(vs)), uid) for uid, vs in public.items()), key=lambda x: (-x[0], x[1]))
+    assert len(expected) >= 5  # the draw leaves enough listeners to rank
+    for limit in (50, 3):
+        resp = await client.get("/api/users/me/similar", params={"limit": limit}, headers=me["headers"])
+        assert resp.status_code == 200, resp.text
+        got = resp.json()
+        assert [u["id"] for u in got] == [uid for _, uid in expected][:limit]
+        assert [u["similarity"] for u in got] == pytest.approx([s for s, _ in expected][:limit], abs=2e-4)
+        assert [u["public_playlists"] for u in got] == [n_public[uid] for _, uid in expected][:limit]
+
+
+def test_taste_matrix_is_reused_until_the_table_changes(db_url: str) -> None:
+    """The in-process matrix of stored tastes: reused while nothing changed, patched row by row after changes
+    (always equal to a fresh read)."""
+    from sqlalchemy import delete
+
+    from api.db.models import User
+    from api.social import taste
+
+    factory = session_factory(db_url)
+    with transaction(factory) as s:
+        ids = []
+        for name in ("ada", "bob", "cy", "dan"):
+            u = User(email=f"{name}@example.org", password_hash="x", display_name=name)
+            s.add(u)
+            s.flush()
+            ids.append(u.id)
+    ada, bob, cy, dan = ids
+    playlist(db_url, ada, "a", "public", [1.0, 0.0])
+    playlist(db_url, bob, "b", "public", [0.0, 1.0])
+    private = playlist(db_url, cy, "c", "private", [0.6, 0.8])
+
+    def matrices() -> dict[int, Any]:
+        with factory() as s:
+            return TasteRepository(s).matrices()
+
+    def checked() -> dict[int, dict[str, list[float]]]:
+        """The held matrices, after checking them against a fresh read."""
+        groups = matrices()
+        assert all(len(set(g.user_ids)) == len(g.user_ids) == len(g.matrix) for g in groups.values())
+        held = {size: {u: g.matrix[g.row_of[u]].tolist() for u in g.user_ids} for size, g in groups.items()}
+        taste._CACHE.clear()
+        fresh = {size: {u: g.matrix[g.row_of[u]].tolist() for u in g.user_ids} for size, g in matrices().items()}
+        assert held == fresh
+        return held
+
+    first = matrices()
+    assert sorted(first[8].user_ids) == sorted([ada, bob]) and matrices() is first  # nothing changed: reused
+    with transaction(factory) as s:
+        TasteRepository(s).refresh(ada)  # a refresh that changes nothing keeps it valid
+    assert matrices() is first
+    with transaction(factory) as s:
+        s.get(Playlist, private).visibility = "public"  # type: ignore[union-attr]
+        TasteRepository(s).refresh(cy)  # same row count (cy's row exists), new content
+    second = matrices()
+    assert second is not first and sorted(second[8].user_ids) == sorted([ada, bob, cy])
+    assert second[8].matrix[second[8].row_of[cy]].tolist() == pytest.approx([0.6, 0.8])
+    assert checked()[8][cy] == pytest.approx([0.6, 0.8])
+    playlist(db_url, dan, "d", "public", [0.0, 0.0, 1.0])  # another encoder's size: its own group
+    playlist(db_url, ada, "a2", "public", [0.0, 1.0])
+    with transaction(factory) as s:
+        s.execute(delete(User).where(User.id == bob))
+    got = checked()
+    assert sorted(got[8]) == sorted([ada, cy]) and list(got[12]) == [dan]
+    assert got[8][ada] == pytest.approx([0.5**0.5, 0.5**0.5])

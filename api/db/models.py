@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
@@ -207,6 +207,23 @@ class UserBadge(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     badge: Mapped[str] = mapped_column(String(64), primary_key=True)
     awarded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class UserTaste(Base):
+    """A listener's public taste, kept by every write to their playlists (`api.social.taste.TasteRepository`):
+    what "people with similar taste" reads for everyone but the requester."""
+
+    __tablename__ = "user_tastes"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    # float32 bytes of the unit mean of the public playlists' embeddings; None when none has one (or they cancel)
+    public_taste: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    n_public: Mapped[int] = mapped_column(Integer, default=0)
+    # public playlists without an embedding yet (made before 0007, or edited while no index was served)
+    n_stale: Mapped[int] = mapped_column(Integer, default=0)
+    # random, redrawn on every change: (count, sum of stamps) tells readers' caches whether anything changed
+    stamp: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
 
 
 class Upload(Base):

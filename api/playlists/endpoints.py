@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from api.badges.repository import BadgeRepository
 from api.badges.service import BadgeService
 from api.db.models import User
-from api.deps import CurrentUser, IndexDep, SessionDep, bearer_scheme, get_current_user
+from api.deps import CurrentUser, IndexDep, OptionalIndexDep, SessionDep, bearer_scheme, get_current_user
 from api.errors import PROBLEM_RESPONSE
 from api.playlists.export import to_m3u, to_xspf
 from api.playlists.repository import PlaylistRepository
@@ -98,10 +98,10 @@ def update_playlist(
     summary="Reorder or remove tracks",
 )
 def reorder_playlist(
-    playlist_id: PlaylistId, body: PlaylistOrder, user: CurrentUser, session: SessionDep
+    playlist_id: PlaylistId, body: PlaylistOrder, user: CurrentUser, session: SessionDep, index: OptionalIndexDep
 ) -> PlaylistOut:
     """Send the track ids in their new order; ids left out are removed; owner only."""
-    return PlaylistService(PlaylistRepository(session)).reorder(playlist_id, body, user)
+    return PlaylistService(PlaylistRepository(session), index).reorder(playlist_id, body, user)
 
 
 @router.post(

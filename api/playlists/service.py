@@ -22,6 +22,7 @@ from api.playlists.schemas import (
     PlaylistUpdate,
     TrackBrief,
 )
+from api.social.taste import TasteRepository
 from indexing.milvus_index import SearchFilters, SearchHit, TrackIndex
 
 log = structlog.get_logger("museed.playlists")
@@ -90,6 +91,7 @@ class PlaylistService:
     def __init__(self, repo: PlaylistRepository, index: TrackIndex | None = None) -> None:
         self.repo = repo
         self.index = index
+        self.tastes = TasteRepository(repo.session)
 
     def create(self, request: PlaylistCreate, owner: User) -> PlaylistOut:
         """Generate and store a (private) playlist for `request`, owned by `owner`."""
@@ -106,6 +108,7 @@ class PlaylistService:
             for i, p in enumerate(made.picks)
         ]
         self.repo.add(playlist)
+        self.tastes.refresh(owner.id)
         log.info("playlist created", playlist_id=playlist.id, seeds=len(made.seeds), tracks=len(made.picks))
         return self._out(playlist, made.seeds, [(p.track, p.score, p.why) for p in made.picks])
 
@@ -122,7 +125,7 @@ class PlaylistService:
         self.repo.replace_entries(playlist, [(p.track.track_id, p.score, p.why) for p in made.picks])
         playlist.recipe = {**made.recipe, "refreshed_from": recipe.get("collection")}
         playlist.embedding = made.embedding
-        self.repo.session.flush()
+        self.tastes.refresh(user.id)
         refreshed = self.repo.get(playlist_id)
         assert refreshed is not None
         return self.out(refreshed)
@@ -249,8 +252,9 @@ class PlaylistService:
             if not title:
                 raise Unprocessable("title must not be blank")
             playlist.title = title
-        if body.visibility is not None:
+        if body.visibility is not None and body.visibility != playlist.visibility:
             playlist.visibility = body.visibility
+            self.tastes.refresh(user.id)  # flushes
         self.repo.session.flush()
         return self.out(playlist)
 
@@ -262,15 +266,30 @@ class PlaylistService:
         if foreign:
             raise Unprocessable(f"tracks not in this playlist: {foreign}", foreign_track_ids=foreign)
         if len(body.track_ids) < len(entries):
-            playlist.embedding = None  # tracks removed: the taste vector is recomputed when next needed
+            # tracks removed: the taste vector of what is left, from the served index; without one (or when it
+            # fails) it is computed when next needed (SocialService.similar_taste): an edit needs no index
+            playlist.embedding = self._embedding(body.track_ids)
         self.repo.replace_entries(playlist, [(t, entries[t].score, entries[t].why) for t in body.track_ids])
+        self.tastes.refresh(user.id)
         refreshed = self.repo.get(playlist_id)
         assert refreshed is not None
         return self.out(refreshed)
 
+    def _embedding(self, track_ids: list[int]) -> list[float] | None:
+        """Unit mean of the tracks' vectors in the served index; None without an index or when it fails."""
+        if self.index is None:
+            return None
+        try:
+            vectors = self.index.get_vectors(track_ids)
+        except Exception as exc:
+            log.warning("playlist embedding left for later: index lookup failed", error=str(exc))
+            return None
+        return unit_mean([vectors[t] for t in track_ids if t in vectors])
+
     def delete(self, playlist_id: str, user: User) -> None:
         """Delete a playlist."""
         self.repo.delete(self.owned(playlist_id, user))
+        self.tastes.refresh(user.id)
 
     def list_owned(self, user: User, limit: int, offset: int) -> list[PlaylistSummary]:
         """The user's playlists, newest first."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from api.db.models import Follow, Playlist, PlaylistLike, PlaylistSave, PlaylistTrack, User
@@ -131,15 +131,23 @@ class SocialRepository:
 
     # ---- taste ------------------------------------------------------------------------------------------
 
-    def taste_playlists(self, user_id: str) -> list[Playlist]:
-        """The playlists that make up tastes: all of `user_id`'s, and every public playlist of anyone else."""
-        return list(
-            self.session.scalars(
-                select(Playlist)
-                .where(Playlist.owner_id.is_not(None))
-                .where((Playlist.owner_id == user_id) | (Playlist.visibility == "public"))
-                .order_by(Playlist.owner_id, Playlist.id)
-            )
+    def playlist_embeddings(self, owner_ids: list[str], public_only: bool) -> list[tuple[str, str, Any]]:
+        """(playlist id, owner id, embedding or None) of the playlists of `owner_ids` (only public ones if asked),
+        without the rest of the rows."""
+        if not owner_ids:
+            return []
+        stmt = select(Playlist.id, Playlist.owner_id, Playlist.embedding).where(Playlist.owner_id.in_(owner_ids))
+        if public_only:
+            stmt = stmt.where(Playlist.visibility == "public")
+        return [(pid, str(owner), emb) for pid, owner, emb in self.session.execute(stmt.order_by(Playlist.id))]
+
+    def set_embedding(self, playlist_id: str, embedding: list[float]) -> None:
+        """Store a (lazily) computed playlist embedding; not an edit, so `updated_at` stays."""
+        self.session.execute(
+            update(Playlist)
+            .where(Playlist.id == playlist_id)
+            .values(embedding=embedding, updated_at=Playlist.updated_at)
+            .execution_options(synchronize_session=False)
         )
 
     def track_ids_of(self, playlist_ids: list[str]) -> dict[str, list[int]]:

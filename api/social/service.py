@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+import structlog
 
 from api.badges.repository import BadgeRepository
 from api.badges.service import BadgeService
@@ -15,10 +16,13 @@ from api.playlists.repository import PlaylistRepository
 from api.playlists.schemas import PlaylistSummary
 from api.playlists.service import PlaylistService, summary
 from api.social.repository import Edge, SocialRepository
+from api.social.taste import TasteMatrix, TasteRepository
 from api.users.repository import UserRepository
 from api.users.schemas import PublicProfile, SimilarListener
 from api.users.service import public_profile
 from indexing.milvus_index import TrackIndex
+
+log = structlog.get_logger("museed.social")
 
 
 class SocialService:
@@ -89,35 +93,28 @@ class SocialService:
     def similar_taste(self, user: User, index: TrackIndex | None, limit: int) -> list[SimilarListener]:
         """Listeners whose public playlists sit closest to all of `user`'s playlists in the encoder's space.
 
-        A playlist's embedding is the unit mean of its tracks' vectors (stored when it is made, recomputed here
-        after edits); a taste is the unit mean of a user's playlist embeddings; similarity is their cosine.
-        Only public playlists speak for other people."""
-        playlists = self.repo.taste_playlists(user.id)
-        stale = [p for p in playlists if p.embedding is None]
-        if stale and index is not None:
-            tracks = self.repo.track_ids_of([p.id for p in stale])
-            vectors = index.get_vectors(sorted({t for ids in tracks.values() for t in ids}))
-            for p in stale:
-                p.embedding = unit_mean([vectors[t] for t in tracks[p.id] if t in vectors])
-            self.repo.session.flush()
-        by_user: dict[str, list[np.ndarray]] = {}
-        n_public: dict[str, int] = {}
-        for p in playlists:
-            if p.owner_id is None:
-                continue
-            if p.owner_id != user.id:
-                n_public[p.owner_id] = n_public.get(p.owner_id, 0) + 1
-            if p.embedding is not None:
-                by_user.setdefault(p.owner_id, []).append(np.asarray(p.embedding, dtype=np.float32))
-        mine = unit_mean(by_user.pop(user.id, []))
+        A playlist's embedding is the unit mean of its tracks' vectors (stored when it is made or edited; computed
+        here when missing and an index is served); a taste is the unit mean of a user's playlist embeddings;
+        similarity is their cosine. Only public playlists speak for other people: their tastes are read from
+        `user_tastes`, which every playlist write keeps current (one row per listener, not every playlist)."""
+        tastes = TasteRepository(self.repo.session)
+        own = self.repo.playlist_embeddings([user.id], public_only=False)
+        computed: dict[str, list[float]] = {}
+        if index is not None:
+            stale = [r for r in own if r[2] is None]
+            stale += [r for r in self.repo.playlist_embeddings(tastes.stale_owners(user.id), True) if r[2] is None]
+            computed = self._compute_embeddings(stale, index)
+            for owner in sorted({owner for pid, owner, _ in stale if pid in computed}):
+                tastes.refresh(owner)
+        mine = unit_mean(
+            [np.asarray(e, dtype=np.float32) for pid, _, emb in own if (e := computed.get(pid, emb)) is not None]
+        )
         if mine is None:
             raise Unprocessable("make a playlist first: your taste is read from your playlists")
-        others = [(uid, unit_mean(vs)) for uid, vs in by_user.items()]
-        scored = sorted(
-            ((float(np.dot(mine, taste)), uid) for uid, taste in others if taste is not None),
-            key=lambda x: (-x[0], x[1]),
-        )[:limit]
-        users = self.repo.users_by_id([uid for _, uid in scored])
+        scored = _nearest(np.asarray(mine, dtype=np.float32), tastes.matrices(), user.id, limit)
+        ids = [uid for _, uid in scored]
+        users = self.repo.users_by_id(ids)
+        n_public = tastes.public_counts(ids)
         followed = self.repo.follows_of(user.id)
         return [
             SimilarListener(
@@ -129,3 +126,44 @@ class SocialService:
             for score, uid in scored
             if uid in users
         ]
+
+    def _compute_embeddings(self, stale: list[tuple[str, str, Any]], index: TrackIndex) -> dict[str, list[float]]:
+        """Compute and store the embeddings of `stale` (playlist id, owner, _) from the index; by playlist id
+        (playlists none of whose tracks are indexed stay without one)."""
+        if not stale:
+            return {}
+        tracks = self.repo.track_ids_of([pid for pid, _, _ in stale])
+        try:
+            vectors = index.get_vectors(sorted({t for ids in tracks.values() for t in ids}))
+        except Exception as exc:  # the stored tastes still answer; the next query tries again
+            log.warning("playlist embeddings left for later: index lookup failed", error=str(exc))
+            return {}
+        out: dict[str, list[float]] = {}
+        for pid, _, _ in stale:
+            embedding = unit_mean([vectors[t] for t in tracks[pid] if t in vectors])
+            if embedding is not None:
+                self.repo.set_embedding(pid, embedding)
+                out[pid] = embedding
+        return out
+
+
+def _nearest(query: np.ndarray, tastes: dict[int, TasteMatrix], except_id: str, limit: int) -> list[tuple[float, str]]:
+    """The `limit` highest (cosine, user id) of `query` with the stored tastes but `except_id`'s, most similar
+    first, ties by id (tastes of another size, i.e. from another encoder, are not comparable and left out)."""
+    group = tastes.get(query.nbytes)
+    if group is None or limit <= 0:
+        return []
+    scores = (group.matrix @ query).astype(np.float64)
+    me = group.row_of.get(except_id)
+    if me is not None:
+        scores[me] = -np.inf
+    n = len(scores) - (me is not None)
+    if n <= 0:
+        return []
+    if n > limit:
+        kth = scores[np.argpartition(-scores, limit - 1)[:limit]].min()
+        candidates = np.flatnonzero(scores >= kth)  # every tie at the cut, so ties still go by user id
+    else:
+        candidates = np.flatnonzero(np.isfinite(scores))
+    ranked = sorted(((float(scores[i]), group.user_ids[i]) for i in candidates), key=lambda x: (-x[0], x[1]))
+    return ranked[:limit]

@@ -1,0 +1,243 @@
+"""Library search and "people with similar taste" at production scale, on PostgreSQL.
+
+    python scripts/bench_queries.py [--tracks 90000] [--users 10000] [--playlists-per-user 5] [--dim 512]
+
+Creates a scratch database on the local PostgreSQL (MUSEED_TEST_PG_ADMIN_URL, default postgres@127.0.0.1),
+migrates it to head, fills it with a synthetic catalog (FMA-sized: 90k tracks, ~16k artists) and with users who
+each own public playlists carrying an embedding, then times, through the same repository/service code the API
+runs (no HTTP):
+
+- `TrackRepository.search` for common, rare and multi-word queries (the three SQL statements of one page);
+- `SocialService.similar_taste` for one user: nothing changed since the last query, the first query after
+  another listener's playlist write, and the first query of a process (all stored tastes loaded).
+
+Prints a markdown table (median and p95 over repeats, ms). The database is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+WORDS = (  # noqa: SIM905 (one line of words reads better than a column of them)
+    "love night blue fire river dream light shadow city heart rain gold storm echo ghost wild silver "
+    "ocean dust road glass stone winter summer black white red neon paper static velvet iron honey"
+).split()
+
+
+def _timed(fn: Callable[[], Any], repeats: int, before: Callable[[], Any] | None = None) -> tuple[float, float]:
+    fn()  # warm the plan cache and the buffer pool
+    times = []
+    for _ in range(repeats):
+        if before is not None:  # untimed
+            before()
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return statistics.median(times), times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+
+
+def _fill(url: str, n_tracks: int, n_users: int, per_user: int, dim: int, seed: int) -> None:
+    from sqlalchemy import create_engine, insert
+    from sqlalchemy.orm import sessionmaker
+
+    from api.db.models import Artist, Playlist, PlaylistTrack, Track, User, track_search_text
+    from api.playlists.recommend import unit_mean
+    from api.social.taste import TasteRepository
+
+    rng = np.random.default_rng(seed)
+    engine = create_engine(url)
+    n_artists = max(1, n_tracks // 6)
+    genres = [
+        "Rock",
+        "Electronic",
+        "Experimental",
+        "Hip-Hop",
+        "Folk",
+        "Pop",
+        "Instrumental",
+        "International",
+        "Classical",
+        "Jazz",
+        "Old-Time / Historic",
+        "Spoken",
+        "Country",
+        "Soul-RnB",
+        "Blues",
+        "Easy Listening",
+    ]
+    weights = np.array([14, 9, 10, 3.5, 2.8, 2.3, 2.1, 1.4, 1.2, 0.6, 0.5, 0.4, 0.2, 0.2, 0.1, 0.02])
+    weights /= weights.sum()
+
+    def phrase(k: int) -> str:
+        return " ".join(str(w).capitalize() for w in rng.choice(WORDS, size=k))
+
+    with engine.begin() as conn:
+        names = {a: f"{phrase(2)} {a}" for a in range(1, n_artists + 1)}
+        conn.execute(insert(Artist), [{"artist_id": a, "name": n} for a, n in names.items()])
+        rows = []
+        for t in range(1, n_tracks + 1):
+            title, artist, album = phrase(int(rng.integers(1, 4))), int(rng.integers(1, n_artists + 1)), phrase(2)
+            rows.append(
+                {
+                    "track_id": t,
+                    "title": title,
+                    "artist_id": artist,
+                    "album_id": t // 10,
+                    "album_title": album,
+                    "genre_top": str(rng.choice(genres, p=weights)),
+                    "genres": [],
+                    "genres_all": [],
+                    "search_text": track_search_text(title, names[artist], album),  # as the catalog load writes it
+                }
+            )
+            if len(rows) == 10_000:
+                conn.execute(insert(Track), rows)
+                rows = []
+        if rows:
+            conn.execute(insert(Track), rows)
+        users = [
+            {"id": uuid.uuid4().hex, "email": f"u{u}@bench.local", "password_hash": "x", "display_name": f"u{u}"}
+            for u in range(n_users)
+        ]
+        conn.execute(insert(User), users)
+        centres = rng.normal(size=(64, dim)).astype(np.float32)
+        playlists, members = [], []
+        for u in users:
+            centre = centres[rng.integers(0, len(centres))]
+            for _ in range(per_user):
+                pid = uuid.uuid4().hex
+                vecs = [v / np.linalg.norm(v) for v in centre + rng.normal(scale=2.0, size=(3, dim))]
+                playlists.append(
+                    {
+                        "id": pid,
+                        "title": "p",
+                        "visibility": "public",
+                        "owner_id": u["id"],
+                        "seed_track_ids": [],
+                        "recipe": {"options": {"size": 20}},
+                        "embedding": unit_mean(vecs),
+                    }
+                )
+                members += [
+                    {"playlist_id": pid, "position": i, "track_id": int(rng.integers(1, n_tracks + 1)), "score": 0.5}
+                    for i in range(20)
+                ]
+            if len(playlists) >= 5_000:
+                conn.execute(insert(Playlist), playlists)
+                conn.execute(insert(PlaylistTrack), members)
+                playlists, members = [], []
+        if playlists:
+            conn.execute(insert(Playlist), playlists)
+            conn.execute(insert(PlaylistTrack), members)
+    # the stored public tastes, as the playlist writes leave them (the same function, once per owner)
+    factory = sessionmaker(bind=engine)
+    for start in range(0, len(users), 1_000):
+        with factory.begin() as session:
+            tastes = TasteRepository(session)
+            for u in users[start : start + 1_000]:
+                tastes.refresh(u["id"])
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE")
+    engine.dispose()
+
+
+def main() -> None:
+    """Fill a scratch database, time the queries, print a table, drop the database."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tracks", type=int, default=90_000)
+    ap.add_argument("--users", type=int, default=10_000)
+    ap.add_argument("--playlists-per-user", type=int, default=5)
+    ap.add_argument("--dim", type=int, default=512)
+    ap.add_argument("--repeats", type=int, default=20)
+    args = ap.parse_args()
+
+    from sqlalchemy import create_engine, select, text
+
+    from api.db.migrate import upgrade
+    from api.db.models import Playlist, User
+    from api.db.session import session_factory, transaction
+    from api.playlists.repository import PlaylistRepository
+    from api.social.repository import SocialRepository
+    from api.social.service import SocialService
+    from api.social.taste import _CACHE as _TASTE_CACHE
+    from api.social.taste import TasteRepository
+    from api.tracks.repository import TrackRepository
+    from api.users.repository import UserRepository
+
+    admin_url = os.environ.get("MUSEED_TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+    name = f"museed_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        upgrade(url)
+        t0 = time.perf_counter()
+        _fill(url, args.tracks, args.users, args.playlists_per_user, args.dim, seed=0)
+        print(
+            f"filled {args.tracks} tracks, {args.users} users x {args.playlists_per_user} public playlists "
+            f"in {time.perf_counter() - t0:.0f} s"
+        )
+        factory = session_factory(url)
+        rows = []
+        queries = {
+            "common word ('love')": ["love"],
+            "two words ('blue night')": ["blue", "night"],
+            "rare word ('zzq')": ["zzq"],
+            "prefix ('ne')": ["ne"],
+        }
+        for label, terms in queries.items():
+
+            def search(terms: list[str] = terms) -> None:
+                with factory() as s:
+                    TrackRepository(s).search(terms, None, 20, 0)
+
+            with factory() as s:
+                total = TrackRepository(s).search(terms, None, 20, 0)[1]
+            med, p95 = _timed(search, args.repeats)
+            rows.append((f"search {label}, {total} matches", med, p95))
+
+        def taste() -> None:
+            with factory() as s:
+                me = s.scalars(select(User).order_by(User.id).limit(1)).one()
+                SocialService(SocialRepository(s), PlaylistRepository(s), UserRepository(s)).similar_taste(me, None, 20)
+
+        med, p95 = _timed(taste, max(3, args.repeats // 4))
+        rows.append((f"similar taste, {args.users * args.playlists_per_user} public playlists", med, p95))
+
+        with factory() as s:
+            writers = list(s.scalars(select(Playlist).order_by(Playlist.id).limit(50)))
+
+        def someone_writes() -> None:  # another listener (un)publishes a playlist, as PATCH does
+            with transaction(factory) as s:
+                p = s.get(Playlist, writers.pop().id)
+                p.visibility = "private"
+                TasteRepository(s).refresh(p.owner_id)
+
+        med, p95 = _timed(taste, max(3, args.repeats // 4), before=someone_writes)
+        rows.append(("similar taste, first query after another listener's write", med, p95))
+        med, p95 = _timed(taste, max(3, args.repeats // 4), before=_TASTE_CACHE.clear)
+        rows.append((f"similar taste, first query of a process (loads {args.users} tastes)", med, p95))
+        print("\n| query | median ms | p95 ms |\n|---|---|---|")
+        for label, med, p95 in rows:
+            print(f"| {label} | {med:.1f} | {p95:.1f} |")
+    finally:
+        from api.db.session import get_engine
+
+        get_engine.cache_clear()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,4 +1,4 @@
-"""Library search and "people with similar taste" at production scale, on PostgreSQL.
+"""Library search, the social feeds and "people with similar taste" at production scale, on PostgreSQL.
 
     python scripts/bench_queries.py [--tracks 90000] [--users 10000] [--playlists-per-user 5] [--dim 512]
 
@@ -7,7 +7,8 @@ migrates it to head, fills it with a synthetic catalog (FMA-sized: 90k tracks, ~
 each own public playlists carrying an embedding, then times, through the same repository/service code the API
 runs (no HTTP):
 
-- `TrackRepository.search` for common, rare and multi-word queries (the three SQL statements of one page);
+- `TrackRepository.search` for common, rare and multi-word queries (the SQL statements of one page);
+- `SocialRepository.public_feed` (recent, most liked) and `following_feed` (10 likes, 20 follows per listener);
 - `SocialService.similar_taste` for one user: nothing changed since the last query, the first query after
   another listener's playlist write, and the first query of a process (all stored tastes loaded).
 
@@ -46,10 +47,19 @@ def _timed(fn: Callable[[], Any], repeats: int, before: Callable[[], Any] | None
 
 
 def _fill(url: str, n_tracks: int, n_users: int, per_user: int, dim: int, seed: int) -> None:
-    from sqlalchemy import create_engine, insert
+    from sqlalchemy import create_engine, func, insert, select, update
     from sqlalchemy.orm import sessionmaker
 
-    from api.db.models import Artist, Playlist, PlaylistTrack, Track, User, track_search_text
+    from api.db.models import (
+        Artist,
+        Follow,
+        Playlist,
+        PlaylistLike,
+        PlaylistTrack,
+        Track,
+        User,
+        track_search_text,
+    )
     from api.playlists.recommend import unit_mean
     from api.social.taste import TasteRepository
 
@@ -145,6 +155,29 @@ def _fill(url: str, n_tracks: int, n_users: int, per_user: int, dim: int, seed: 
             tastes = TasteRepository(session)
             for u in users[start : start + 1_000]:
                 tastes.refresh(u["id"])
+    # 10 likes per listener, skewed towards few playlists (Zipf), and 20 follows per listener
+    with engine.begin() as conn:
+        pids = [r[0] for r in conn.execute(select(Playlist.id).order_by(Playlist.id))]
+        if pids:
+            weight = 1.0 / np.arange(1, len(pids) + 1)
+            weight /= weight.sum()
+            likes = {(u["id"], pids[int(i)]) for u in users for i in rng.choice(len(pids), size=10, p=weight)}
+            conn.execute(insert(PlaylistLike), [{"user_id": u, "playlist_id": p} for u, p in likes])
+            # what one like/unlike each keeps current (SocialRepository._count_like), here in one statement
+            conn.execute(
+                update(Playlist).values(
+                    like_count=select(func.count())
+                    .where(PlaylistLike.playlist_id == Playlist.id)
+                    .correlate(Playlist)
+                    .scalar_subquery()
+                )
+            )
+        ids = [u["id"] for u in users]
+        follows = {
+            (a, ids[int(b)]) for a in ids for b in rng.choice(len(ids), size=min(20, len(ids))) if ids[int(b)] != a
+        }
+        if follows:
+            conn.execute(insert(Follow), [{"follower_id": a, "followee_id": b} for a, b in follows])
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE")
     engine.dispose()
@@ -205,6 +238,23 @@ def main() -> None:
                 total = TrackRepository(s).search(terms, None, 20, 0)[1]
             med, p95 = _timed(search, args.repeats)
             rows.append((f"search {label}, {total} matches", med, p95))
+
+        with factory() as s:
+            fan = s.scalars(select(User.id).order_by(User.id).limit(1)).one()
+        feeds = {
+            "public feed, most recent": lambda r: r.public_feed("recent", 20, 0),
+            "public feed, most liked": lambda r: r.public_feed("liked", 20, 0),
+            "public feed, most liked, page 50": lambda r: r.public_feed("liked", 20, 1000),
+            "feed of followed listeners": lambda r: r.following_feed(fan, 20, 0),
+        }
+        for label, feed in feeds.items():
+
+            def read_feed(feed: Any = feed) -> None:
+                with factory() as s:
+                    feed(SocialRepository(s))
+
+            med, p95 = _timed(read_feed, args.repeats)
+            rows.append((label, med, p95))
 
         def taste() -> None:
             with factory() as s:

@@ -15,7 +15,8 @@ from api.db.models import Artist, Base, Genre, Track
 from api.db.session import get_engine, session_factory, transaction
 from museed.catalog import load_catalog
 
-HEAD = "0009"
+HEAD = "0010"
+PLAYLIST_0008_COLUMNS = ("id", "title", "owner_id", "visibility", "created_at", "updated_at")
 
 
 def test_migrations_match_the_models(db_url: str) -> None:
@@ -85,10 +86,13 @@ def test_search_text_migration_backfills_and_postgres_indexes_it(db_url: str) ->
 
 def test_user_tastes_backfill_from_existing_playlists(db_url: str) -> None:
     """Upgrading from 0008 gives every playlist owner the row the playlist writes would have left."""
+    from datetime import UTC, datetime
+
     import numpy as np
+    import sqlalchemy as sa
     from sqlalchemy import insert
 
-    from api.db.models import Playlist, User, UserTaste
+    from api.db.models import User, UserTaste
 
     downgrade(db_url, "0008")
     rng = np.random.default_rng(0)
@@ -106,13 +110,17 @@ def test_user_tastes_backfill_from_existing_playlists(db_url: str) -> None:
         (4, "public", None),
         (6, "public", vec[0]), (6, "public", vec[1]), (6, "public", vec[3]),
     ]  # fmt: skip
+    # the playlists table as 0008 left it (the model has columns later revisions add)
+    json_cols = [sa.column(c, sa.JSON) for c in ("seed_track_ids", "recipe", "embedding")]
+    playlists_0008 = sa.table("playlists", *[sa.column(c) for c in PLAYLIST_0008_COLUMNS], *json_cols)
+    now = datetime.now(UTC)
     with get_engine(db_url).begin() as conn:
         conn.execute(insert(User), users)
         conn.execute(
-            insert(Playlist),
+            insert(playlists_0008),
             [
                 {"id": f"{n:032x}", "title": "p", "owner_id": users[u]["id"], "visibility": vis,
-                 "seed_track_ids": [], "recipe": {}, "embedding": emb}
+                 "created_at": now, "updated_at": now, "seed_track_ids": [], "recipe": {}, "embedding": emb}
                 for n, (u, vis, emb) in enumerate(spec)
             ],
         )  # fmt: skip
@@ -144,3 +152,38 @@ def test_user_tastes_backfill_from_existing_playlists(db_url: str) -> None:
             assert np.frombuffer(row.public_taste, dtype=np.float32) == pytest.approx(taste, abs=1e-6), u
     downgrade(db_url, "0008")  # and back
     assert current_heads(db_url) == {"0008"}
+
+
+def test_like_count_migration_counts_existing_likes(db_url: str) -> None:
+    """0010 sets like_count from the playlist_likes rows already there."""
+    from sqlalchemy import text
+
+    downgrade(db_url, "0009")
+    with get_engine(db_url).begin() as conn:
+        for u in ("a", "b"):
+            conn.execute(
+                text(
+                    "INSERT INTO users (id, email, password_hash, display_name, bio, created_at)"
+                    " VALUES (:u, :e, 'x', :u, '', CURRENT_TIMESTAMP)"
+                ),
+                {"u": u * 32, "e": f"{u}@x.org"},
+            )
+        for p in ("p", "q"):
+            conn.execute(
+                text(
+                    "INSERT INTO playlists (id, title, created_at, visibility, owner_id, updated_at, seed_track_ids,"
+                    " recipe) VALUES (:p, 't', CURRENT_TIMESTAMP, 'public', :o, CURRENT_TIMESTAMP, '[]', '{}')"
+                ),
+                {"p": p * 32, "o": "a" * 32},
+            )
+        for u in ("a", "b"):
+            conn.execute(
+                text(
+                    "INSERT INTO playlist_likes (user_id, playlist_id, created_at) VALUES (:u, :p, CURRENT_TIMESTAMP)"
+                ),
+                {"u": u * 32, "p": "p" * 32},
+            )
+    upgrade(db_url)
+    with get_engine(db_url).connect() as conn:
+        got = dict(conn.execute(text("SELECT id, like_count FROM playlists")).all())
+    assert got == {"p" * 32: 2, "q" * 32: 0}

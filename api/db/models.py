@@ -114,12 +114,20 @@ class Playlist(Base):
     recipe: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # unit mean of the tracks' vectors ("taste" of the playlist); None until computed (e.g. after an edit)
     embedding: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
+    # playlist_likes rows of this playlist, kept by like/unlike in the same transaction: the "most liked" feed
+    # orders by it through an index instead of counting every like of every playlist per request
+    like_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     entries: Mapped[list[PlaylistTrack]] = relationship(
         back_populates="playlist",
         lazy="raise",
         cascade="all, delete-orphan",
         order_by="PlaylistTrack.position",
+    )
+
+    __table_args__ = (
+        Index("ix_playlists_feed_recent", "visibility", "created_at"),
+        Index("ix_playlists_feed_liked", "visibility", "like_count", "created_at"),
     )
 
 

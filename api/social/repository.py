@@ -5,15 +5,12 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, defer
 
 from api.db.models import Follow, Playlist, PlaylistLike, PlaylistSave, PlaylistTrack, User
 
 Edge = type[PlaylistLike] | type[PlaylistSave]
-LIKES_BY_PLAYLIST = (
-    select(PlaylistLike.playlist_id, func.count().label("n")).group_by(PlaylistLike.playlist_id).subquery()
-)
-LIKES = func.coalesce(LIKES_BY_PLAYLIST.c.n, 0).label("likes")
 
 
 class SocialRepository:
@@ -27,8 +24,13 @@ class SocialRepository:
         """Insert (user, playlist) unless present; True when it was new."""
         if self.session.get(model, (user_id, playlist_id)) is not None:
             return False
-        with self.session.begin_nested():  # a concurrent duplicate loses quietly on the primary key
-            self.session.add(model(user_id=user_id, playlist_id=playlist_id))
+        try:
+            with self.session.begin_nested():
+                self.session.add(model(user_id=user_id, playlist_id=playlist_id))
+        except IntegrityError:  # a concurrent duplicate: it loses quietly on the primary key, counted once
+            return False
+        if model is PlaylistLike:
+            self._count_like(playlist_id, +1)
         return True
 
     def remove_edge(self, model: Edge, user_id: str, playlist_id: str) -> bool:
@@ -38,7 +40,18 @@ class SocialRepository:
             return False
         self.session.delete(row)
         self.session.flush()
+        if model is PlaylistLike:
+            self._count_like(playlist_id, -1)
         return True
+
+    def _count_like(self, playlist_id: str, delta: int) -> None:
+        # one atomic UPDATE (row-locked), so concurrent likes of one playlist never lose a count
+        self.session.execute(
+            update(Playlist)
+            .where(Playlist.id == playlist_id)
+            .values(like_count=Playlist.like_count + delta, updated_at=Playlist.updated_at)
+            .execution_options(synchronize_session=False)
+        )
 
     # ---- follows --------------------------------------------------------------------------------
     def follow(self, follower_id: str, followee_id: str) -> bool:
@@ -86,21 +99,14 @@ class SocialRepository:
 
     # ---- playlist lists -------------------------------------------------------------------------
     def _summaries(self) -> Any:
-        likes = LIKES_BY_PLAYLIST
-        tracks = (
-            select(PlaylistTrack.playlist_id, func.count().label("n")).group_by(PlaylistTrack.playlist_id).subquery()
-        )
-        return (
-            select(Playlist, func.coalesce(tracks.c.n, 0).label("n_tracks"), LIKES)
-            .outerjoin(tracks, tracks.c.playlist_id == Playlist.id)
-            .outerjoin(likes, likes.c.playlist_id == Playlist.id)
-        )
+        # the page's rows only: track counts are added per page by `_rows`, likes come from `like_count`
+        return select(Playlist).options(defer(Playlist.embedding), defer(Playlist.recipe))
 
     def public_feed(self, sort: Literal["recent", "liked"], limit: int, offset: int) -> list[tuple[Playlist, int, int]]:
         """Public playlists, newest or most liked first."""
         stmt = self._summaries().where(Playlist.visibility == "public")
         if sort == "liked":
-            stmt = stmt.order_by(LIKES.desc(), Playlist.created_at.desc(), Playlist.id)
+            stmt = stmt.order_by(Playlist.like_count.desc(), Playlist.created_at.desc(), Playlist.id)
         else:
             stmt = stmt.order_by(Playlist.created_at.desc(), Playlist.id)
         return self._rows(stmt, limit, offset)
@@ -127,7 +133,19 @@ class SocialRepository:
         return self._rows(stmt, limit, offset)
 
     def _rows(self, stmt: Any, limit: int, offset: int) -> list[tuple[Playlist, int, int]]:
-        return [(row[0], int(row[1]), int(row[2])) for row in self.session.execute(stmt.limit(limit).offset(offset))]
+        """(playlist, tracks, likes) of one page: the tracks counted for the page's playlists only."""
+        page = list(self.session.scalars(stmt.limit(limit).offset(offset)))
+        counts: dict[str, int] = {}
+        if page:
+            counts = {
+                pid: int(n)
+                for pid, n in self.session.execute(
+                    select(PlaylistTrack.playlist_id, func.count())
+                    .where(PlaylistTrack.playlist_id.in_([p.id for p in page]))
+                    .group_by(PlaylistTrack.playlist_id)
+                )
+            }
+        return [(p, counts.get(p.id, 0), p.like_count) for p in page]
 
     # ---- taste ------------------------------------------------------------------------------------------
 

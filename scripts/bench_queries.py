@@ -62,29 +62,14 @@ def _fill(url: str, n_tracks: int, n_users: int, per_user: int, dim: int, seed: 
     )
     from api.playlists.recommend import unit_mean
     from api.social.taste import TasteRepository
+    from museed.synth import FMA_LARGE_GENRE_TOP_COUNTS
 
     rng = np.random.default_rng(seed)
     engine = create_engine(url)
     n_artists = max(1, n_tracks // 6)
-    genres = [
-        "Rock",
-        "Electronic",
-        "Experimental",
-        "Hip-Hop",
-        "Folk",
-        "Pop",
-        "Instrumental",
-        "International",
-        "Classical",
-        "Jazz",
-        "Old-Time / Historic",
-        "Spoken",
-        "Country",
-        "Soul-RnB",
-        "Blues",
-        "Easy Listening",
-    ]
-    weights = np.array([14, 9, 10, 3.5, 2.8, 2.3, 2.1, 1.4, 1.2, 0.6, 0.5, 0.4, 0.2, 0.2, 0.1, 0.02])
+    # genre_top drawn with fma_large's real imbalance
+    genres = list(FMA_LARGE_GENRE_TOP_COUNTS)
+    weights = np.array([FMA_LARGE_GENRE_TOP_COUNTS[g] for g in genres], dtype=np.float64)
     weights /= weights.sum()
 
     def phrase(k: int) -> str:

@@ -34,18 +34,16 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import numpy as np
 
+from museed.parallel import map_in_processes
 from museed.tags import TAGS_FILE, TrackTags, ground_truth_tags, write_tags
 from museed.vocab import AXES, MOOD_STYLES
 
@@ -478,15 +476,6 @@ def _features_job(item: tuple[int, str | None]) -> tuple[int, dict[str, float] |
         )
 
 
-def _pool_context() -> multiprocessing.context.BaseContext:
-    """`fork` when this process runs no other threads (cheap), else `forkserver` (forking threads can deadlock)."""
-    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("fork")
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["embedding.tagging"])
-    return ctx
-
-
 def extract_library_features(
     tracks: Sequence[tuple[int, str | None]], workers: int = 2, progress: Progress = None
 ) -> tuple[dict[int, dict[str, float]], list[dict[str, Any]]]:
@@ -506,14 +495,8 @@ def extract_library_features(
         if progress:
             progress(done, len(tracks))
 
-    n_workers = max(1, min(workers, len(tracks)))
-    if n_workers == 1:
-        for item in tracks:
-            collect(_features_job(item))
-    else:
-        with ProcessPoolExecutor(n_workers, mp_context=_pool_context()) as pool:
-            for result in pool.map(_features_job, tracks, chunksize=4):
-                collect(result)
+    for result in map_in_processes(_features_job, tracks, workers, preload=["embedding.tagging"]):
+        collect(result)
     return features, failures
 
 

@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import shutil
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -40,6 +37,7 @@ from embedding.store import (
     read_failures,
     read_manifest,
 )
+from museed.parallel import map_in_processes
 
 Progress = Callable[[int, int], None] | None
 
@@ -136,13 +134,6 @@ def _mfcc_job(item: tuple[int, str | None, MfccConfig]) -> _JobResult:
     except Exception as exc:  # one odd file must not end a library-scale job
         reason = f"{type(exc).__name__}: {exc}"
         return tid, None, 0, 0.0, {"track_id": tid, "path": path, "stage": "mfcc", "reason": reason}
-
-
-def _pool_context() -> multiprocessing.context.BaseContext:
-    """`fork` when this process runs no other threads (cheap), else `forkserver` (forking threads can deadlock)."""
-    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("forkserver")
 
 
 @dataclass
@@ -256,15 +247,9 @@ def build_mfcc_baseline(
         if progress:
             progress(report.computed + len(failures), len(todo))
 
-    n_workers = max(1, min(workers, len(todo)))
     try:
-        if n_workers == 1:
-            for item in todo:
-                collect(_mfcc_job(item))
-        else:
-            with ProcessPoolExecutor(n_workers, mp_context=_pool_context()) as pool:
-                for result in pool.map(_mfcc_job, todo, chunksize=4):
-                    collect(result)
+        for result in map_in_processes(_mfcc_job, todo, workers):
+            collect(result)
     finally:
         flush()  # keep what was computed, so a rerun resumes
         if failures:

@@ -27,9 +27,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-import multiprocessing
 import os
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -37,7 +35,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
-from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Final
 
@@ -46,6 +43,7 @@ import numpy as np
 import scipy.fft as sfft
 from scipy import signal
 
+from museed.parallel import pool_context
 from museed.vocab import ENERGY, MOOD_STYLES, SOURCE, VALENCE
 
 SAMPLE_RATE: Final = 44_100
@@ -2087,15 +2085,6 @@ def _render_chunk(jobs: Sequence[tuple[TrackPlan, float, str]]) -> list[tuple[in
     return [_render_one(job) for job in jobs]
 
 
-def _pool_context() -> BaseContext:
-    """`fork` when this process has no other threads (fast, no re-import of __main__), else `forkserver`."""
-    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("fork")
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["museed.synth"])  # workers start with numpy and scipy already imported
-    return ctx
-
-
 def _render_one(job: tuple[TrackPlan, float, str]) -> tuple[int, float, float]:
     plan, seconds, root = job
     t0 = time.perf_counter()
@@ -2164,7 +2153,7 @@ def synthesize_corpus(
     else:
         size = max(1, min(4, len(jobs) // (n_workers * 4)))  # small chunks keep the progress bar moving
         chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
-        with ProcessPoolExecutor(max_workers=n_workers, mp_context=_pool_context()) as pool:
+        with ProcessPoolExecutor(max_workers=n_workers, mp_context=pool_context(["museed.synth"])) as pool:
             futures = [pool.submit(_render_chunk, chunk) for chunk in chunks]
             try:
                 for future in as_completed(futures):

@@ -49,17 +49,25 @@ def _upload_embedder(settings: Settings, encoder: Any | None, index: TrackIndex 
         return None
     from embedding.job import manifest_for
 
-    served = index.current_collection() if index is not None else None
     expected = manifest_for(encoder).vector_set_id
-    if served is not None and f"_{expected}_" not in served:
+    served = index.served_identity() if index is not None else None
+    if served is not None and served["collection"] is not None and not _same_vector_set(served, expected):
         # vectors of another encoder would sit in a different space: refuse rather than return nonsense
         log.error(
             "upload encoder does not match the served vectors; uploads disabled",
             encoder=encoder.encoder_id,
-            collection=served,
+            collection=served["collection"],
         )
         return None
     return UploadEmbedder(encoder, settings)
+
+
+def _same_vector_set(served: dict[str, Any], expected: str) -> bool:
+    """Whether the served collection holds vectors of the vector set `expected`."""
+    if served["vector_set_id"] is not None:
+        return bool(served["vector_set_id"] == expected)
+    # collections built before the identity was stored: only their name ("{alias}_{vector_set_id}_{ms}") tells
+    return f"_{expected}_" in str(served["collection"])
 
 
 def _document_problems(app: FastAPI) -> None:

@@ -1,5 +1,8 @@
 """Request dependencies as `Annotated` aliases: settings, the DB session (owns the transaction), the index, the
-current user, the rate limiter."""
+current user and the viewer (the user when signed in), the rate limiter.
+
+Each domain's service comes from a dependency in its own `service.py` (`PlaylistServiceDep`, ...), built on
+these; this module imports no domain."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from api.db.models import User
 from api.db.session import transaction
-from api.errors import ServiceUnavailable, Unauthorized
+from api.errors import MuseedError, ServiceUnavailable, Unauthorized
 from api.ratelimit import RateLimiter
 from api.security import TokenError, decode_token
 from indexing.milvus_index import TrackIndex
@@ -27,9 +30,14 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
+def _keeps_changes(error: BaseException) -> bool:
+    return isinstance(error, MuseedError) and error.keeps_changes
+
+
 def get_db(request: Request) -> Iterator[Session]:
-    """A session per request: committed when the handler returns, rolled back when it raises."""
-    with transaction(request.app.state.session_factory) as session:
+    """A session per request: committed when the handler returns, rolled back when it raises (unless the domain
+    error says its changes stand). Services only flush."""
+    with transaction(request.app.state.session_factory, keeps_changes=_keeps_changes) as session:
         yield session
 
 
@@ -73,9 +81,22 @@ def get_current_user(
     return user
 
 
+def get_optional_user(
+    request: Request,
+    session: Annotated[Session, Depends(get_db)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> User | None:
+    """The signed-in user when a bearer token is sent, else None (anonymous readers see public things); a token
+    that is sent must be valid (401 otherwise)."""
+    if credentials is None:
+        return None
+    return get_current_user(request, session, credentials)
+
+
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 SessionDep = Annotated[Session, Depends(get_db)]
 IndexDep = Annotated[TrackIndex, Depends(get_index)]
 OptionalIndexDep = Annotated[TrackIndex | None, Depends(get_optional_index)]
 CurrentUser = Annotated[User, Depends(get_current_user)]
+Viewer = Annotated[User | None, Depends(get_optional_user)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]

@@ -20,6 +20,8 @@ class MuseedError(Exception):
     status: int = 500
     title: str = "Internal error"
     type_slug: str = "internal"
+    #: True when the request's changes must be committed although it fails (e.g. sessions revoked on token reuse)
+    keeps_changes: bool = False
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)

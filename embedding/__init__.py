@@ -1,4 +1,6 @@
-"""Audio decoding and limits, encoder backends, MuLan tagging, the Ray Data job and the embedding store.
+"""Audio decoding and limits, encoder backends (MuQ, small random MuQ, checkpoints, MuQ-MuLan), pooling, and the
+single-process and Ray Data embedding jobs. (Tagging is its own package, `tagging`; the vector-set store is
+`museed.vectorset`.)
 
 Public names are imported lazily so that `import embedding.audio` (Ray decode tasks, upload validation)
 does not pay for importing torch and MuQ.
@@ -11,32 +13,26 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from embedding.audio import AudioError, AudioLimits, SegmentedAudio, load_segments
-    from embedding.encoders import (
-        Encoder,
-        EncoderError,
-        EncoderNotCachedError,
-        MuQEncoder,
-        RandomEncoderWarning,
-        build_small_muq,
-        load_encoder,
-        save_encoder_checkpoint,
-        small_muq_config,
-    )
+    from embedding.base import Encoder, EncoderError, EncoderNotCachedError, RandomEncoderWarning
+    from embedding.checkpoint import save_encoder_checkpoint
+    from embedding.encoders import load_encoder
+    from embedding.muq_encoder import MuQEncoder
+    from embedding.small_muq import build_small_muq, small_muq_config
 
 _EXPORTS = {
     "AudioError": "embedding.audio",
     "AudioLimits": "embedding.audio",
     "SegmentedAudio": "embedding.audio",
     "load_segments": "embedding.audio",
-    "Encoder": "embedding.encoders",
-    "EncoderError": "embedding.encoders",
-    "EncoderNotCachedError": "embedding.encoders",
-    "MuQEncoder": "embedding.encoders",
-    "RandomEncoderWarning": "embedding.encoders",
-    "build_small_muq": "embedding.encoders",
+    "Encoder": "embedding.base",
+    "EncoderError": "embedding.base",
+    "EncoderNotCachedError": "embedding.base",
+    "MuQEncoder": "embedding.muq_encoder",
+    "RandomEncoderWarning": "embedding.base",
+    "build_small_muq": "embedding.small_muq",
     "load_encoder": "embedding.encoders",
-    "save_encoder_checkpoint": "embedding.encoders",
-    "small_muq_config": "embedding.encoders",
+    "save_encoder_checkpoint": "embedding.checkpoint",
+    "small_muq_config": "embedding.small_muq",
 }
 
 __all__ = [

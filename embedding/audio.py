@@ -37,6 +37,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from museed.errors import PipelineError
+
 AudioErrorReason = Literal[
     "missing", "empty", "too_large", "not_audio", "truncated", "too_short", "silent", "non_finite"
 ]
@@ -48,7 +50,7 @@ _MAX_PLAUSIBLE_FRAMES = 10**12  # libsndfile reports a huge count when it cannot
 _BLOCK_FRAMES = 65_536  # sequential decode block
 
 
-class AudioError(ValueError):
+class AudioError(PipelineError):
     """Audio that cannot be turned into segments; `reason` names the guard rail that rejected it."""
 
     def __init__(self, reason: AudioErrorReason, message: str) -> None:
@@ -397,4 +399,5 @@ def _downmix(block: np.ndarray) -> np.ndarray:
         return block.astype(np.float32, copy=False)
     if block.shape[1] == 1:
         return np.ascontiguousarray(block[:, 0], dtype=np.float32)
-    return block.mean(axis=1, dtype=np.float32)
+    mono: np.ndarray = block.mean(axis=1, dtype=np.float32)
+    return mono

@@ -11,10 +11,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from embedding.audio import AudioError, AudioLimits, load_segments
-from embedding.store import VectorSetManifest, VectorSetWriter
+from museed.errors import PipelineError
+from museed.vectorset import VectorSetManifest, VectorSetWriter
 
 if TYPE_CHECKING:
-    from embedding.encoders import Encoder
+    from embedding.base import Encoder
+    from museed.catalog import Catalog
+    from museed.settings import Settings
+
+
+class EmbedJobError(PipelineError):
+    """An embedding run was asked for something it cannot do (two encoders writing one directory, a batch of 0)."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,13 @@ class TrackAudio:
     path: str | None
 
 
+def catalog_tracks(catalog: Catalog, limit: int | None = None) -> list[TrackAudio]:
+    """Every listed track as a `TrackAudio`, in catalog order (missing audio included: the job records it as a
+    failure); what `museed embed` feeds its engines."""
+    items = [TrackAudio(track_id=tid, path=path) for tid, path in catalog.audio_paths().items()]
+    return items[:limit] if limit else items
+
+
 @dataclass(frozen=True)
 class SegmentPolicy:
     """How much of each track the encoder hears: `n_segments` clips of `segment_seconds` spread over it."""
@@ -33,6 +47,16 @@ class SegmentPolicy:
     segment_seconds: float = 10.0
     n_segments: int = 3
     limits: AudioLimits = field(default_factory=AudioLimits)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, sample_rate: int | None = None) -> SegmentPolicy:
+        """The policy the settings ask for (`MUSEED_SEGMENT_SECONDS`, `MUSEED_SEGMENTS_PER_TRACK`): the one place
+        it is built for library embedding, uploads, tagging and evaluation. `sample_rate` is the encoder's."""
+        return cls(
+            sample_rate=int(sample_rate if sample_rate is not None else settings.sample_rate),
+            segment_seconds=float(settings.segment_seconds),
+            n_segments=int(settings.segments_per_track),
+        )
 
 
 @dataclass

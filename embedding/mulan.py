@@ -3,8 +3,8 @@
 MuQ-MuLan (`OpenMuQ/MuQ-MuLan-large`) maps 10 s clips of 24 kHz audio and free text into one joint,
 L2-normalised space, so a track can be scored against text prompts ("an acoustic folk song") by cosine
 similarity. `MuLanAudioEncoder` embeds clips like `MuQEncoder` does (one latent per clip, the mean per track,
-re-normalised) and also embeds texts (`embed_texts`), so `embedding.job.embed_plain` writes MuLan vector sets
-and `embedding.tagging` scores them.
+re-normalised, `embedding.pooling`) and also embeds texts (`embed_texts`), so `embedding.job.embed_plain` writes
+MuLan vector sets and the `tagging` package scores them.
 
 Loading never touches the network:
 - `load_mulan("mulan")` / `"mulan:OWNER/NAME"`: the MuLan snapshot from the Hugging Face cache. Its
@@ -13,11 +13,12 @@ Loading never touches the network:
   directories first, so the constructor only reads local files. The weights are `pytorch_model.bin` (the only
   file MuLan ships), loaded over the constructed model.
 - `load_mulan("mulan:/some/dir")`: a local directory with the same layout (config.json + pytorch_model.bin).
-- `build_small_mulan(dir, seed)`: a SMALL randomly initialised MuQ-MuLan made entirely offline: a small MuQ
-  (`save_pretrained` into `dir/muq-small/`), a small `XLMRobertaModel` plus an `XLMRobertaTokenizerFast`
-  whose word-level vocabulary is trained with `tokenizers` on the tag prompts (`dir/xlm-roberta-small/`),
-  then `MuQMuLan(config)` over those paths, saved as `dir/mulan/` in the real layout and loaded back through
-  the same code as the real weights. Its scores mean nothing; it exists so the MuLan path runs in tests.
+- `build_small_mulan(dir, seed, texts=...)`: a SMALL randomly initialised MuQ-MuLan made entirely offline: a
+  small MuQ (`save_pretrained` into `dir/muq-small/`), a small `XLMRobertaModel` plus an
+  `XLMRobertaTokenizerFast` whose word-level vocabulary is trained with `tokenizers` on `texts`
+  (`dir/xlm-roberta-small/`; tagging passes its label prompts, `tagging.all_prompt_texts()`), then
+  `MuQMuLan(config)` over those paths, saved as `dir/mulan/` in the real layout and loaded back through the
+  same code as the real weights. Its scores mean nothing; it exists so the MuLan path runs in tests.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from embedding.encoders import EncoderError, EncoderNotCachedError, library_versions, state_dict_digest
+from embedding.base import EncoderError, EncoderNotCachedError, library_versions, state_dict_digest
+from embedding.pooling import l2_normalise, pool_tracks
+from embedding.small_muq import build_small_muq
 
 if TYPE_CHECKING:
     from muq import MuQMuLan
@@ -130,12 +133,12 @@ class MuLanAudioEncoder:
         """Clip arrays per track -> (len(tracks), dim) L2-normalised track vectors (mean of clip latents)."""
         if len(tracks) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        out = np.empty((len(tracks), self.dim), dtype=np.float32)
+        clip_vectors: list[np.ndarray | None] = []
         for i, clips in enumerate(tracks):
             if len(clips) == 0:
                 raise EncoderError(f"track {i} has no segments")
-            out[i] = self.embed_segments(clips).mean(axis=0)
-        return _l2(out)
+            clip_vectors.append(self.embed_segments(clips))
+        return pool_tracks(clip_vectors, self.dim)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Texts -> (n, dim) L2-normalised MuLan text latents, one text per forward pass.
@@ -147,11 +150,7 @@ class MuLanAudioEncoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         with torch.inference_mode():
             latents = [self.model.extract_text_latents([text]) for text in texts]
-        return _l2(torch.cat(latents).float().cpu().numpy())
-
-
-def _l2(x: np.ndarray) -> np.ndarray:
-    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32, copy=False)
+        return l2_normalise(torch.cat(latents).float().cpu().numpy())
 
 
 def _plain(config: Any) -> Any:
@@ -266,16 +265,17 @@ def build_small_mulan(
     directory: Path,
     seed: int = 0,
     *,
-    texts: Sequence[str] | None = None,
+    texts: Sequence[str],
     dim: int = 64,
     device: str | None = None,
 ) -> MuLanAudioEncoder:
     """Build (or reuse) a small randomly initialised MuQ-MuLan under `directory`, offline, and load it.
 
     Writes `muq-small/` (small MuQ, `save_pretrained`), `xlm-roberta-small/` (a 2-layer `XLMRobertaModel` and
-    an `XLMRobertaTokenizerFast` with a word-level vocabulary trained on `texts`, default: every tag prompt)
-    and `mulan/` (config.json + pytorch_model.bin, the real MuLan layout), then loads `mulan/` with
-    `load_mulan_dir`. Same seed, same weights. Its scores are random: it tests code, not music.
+    an `XLMRobertaTokenizerFast` with a word-level vocabulary trained on `texts`; for tagging pass
+    `tagging.all_prompt_texts()`, every label prompt) and `mulan/` (config.json + pytorch_model.bin, the real
+    MuLan layout), then loads `mulan/` with `load_mulan_dir`. Same seed and texts, same weights. Its scores are
+    random: it tests code, not music.
     """
     directory = Path(directory)
     mulan_dir = directory / _MULAN_DIR
@@ -284,18 +284,12 @@ def build_small_mulan(
     return load_mulan_dir(mulan_dir, device=device)
 
 
-def _write_small_mulan(directory: Path, seed: int, texts: Sequence[str] | None, dim: int) -> None:
+def _write_small_mulan(directory: Path, seed: int, texts: Sequence[str], dim: int) -> None:
     from muq import MuQMuLan
-
-    from embedding.encoders import build_small_muq
 
     audio_dir, text_dir, mulan_dir = directory / _SMALL_AUDIO_DIR, directory / _SMALL_TEXT_DIR, directory / _MULAN_DIR
     muq = build_small_muq(seed)
     muq.save_pretrained(str(audio_dir))
-    if texts is None:
-        from embedding.tagging import all_prompt_texts
-
-        texts = all_prompt_texts()
     text_dim = _write_small_text_model(text_dir, list(texts), seed)
     config: dict[str, Any] = {
         "mulan": {"sr": 24000, "clip_secs": 10, "dim_latent": dim, "rank_contrast": True},

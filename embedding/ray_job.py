@@ -14,16 +14,16 @@ the single-process loop writes, work on any cluster without a shared filesystem,
 MuQ-MuLan audio tower) share one decode pass: each gets its own actor pool and its own vector set.
 Decode and encode failures travel through the pipeline as rows with a stage and a reason and end up in
 `failures.jsonl`; no single bad file can end the job.
+
+The stages are in `embedding.ray_stages`, starting Ray in `embedding.ray_runtime`; their public names stay
+importable from here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import logging
 import math
 import os
-import signal
 import time
 import uuid
 import warnings
@@ -34,14 +34,26 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from embedding.audio import AudioError, load_segments
-from embedding.job import EmbedReport, SegmentPolicy, TrackAudio, manifest_for
-from embedding.store import VectorSetWriter, load_vector_set
+from embedding.job import EmbedJobError, EmbedReport, SegmentPolicy, TrackAudio, manifest_for
+from embedding.ray_runtime import RAY_START_ATTEMPTS, init_ray, quiet_ray_data
+from embedding.ray_stages import EncoderActor, decode_batch, pool_batch
+from museed.vectorset import VectorSetWriter, load_vector_set
 
 if TYPE_CHECKING:
     from museed.settings import Settings
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "DEFAULT_BLOCK_TRACKS",
+    "RAY_START_ATTEMPTS",
+    "EncoderActor",
+    "EncoderTarget",
+    "RayEmbedReport",
+    "decode_batch",
+    "embed_ray",
+    "init_ray",
+    "pool_batch",
+    "write_npy_for",
+]
 
 DEFAULT_BLOCK_TRACKS = 8  # tracks per input block: small blocks stream steadily and bound the audio in flight
 
@@ -67,233 +79,6 @@ class EncoderTarget:
 
     spec: str
     out: Path
-
-
-# ---------------------------------------------------------------------------------------------------------
-# pipeline stages (module-level so Ray pickles them by reference)
-
-
-def decode_batch(batch: dict[str, np.ndarray], policy: SegmentPolicy) -> dict[str, np.ndarray]:
-    """Decode a batch of tracks into clip bytes; a track that cannot be decoded becomes a failure row."""
-    n = len(batch["track_id"])
-    ok = np.zeros(n, dtype=bool)
-    segments = np.empty(n, dtype=object)
-    n_segments = np.zeros(n, dtype=np.int32)
-    samples = np.zeros(n, dtype=np.int64)
-    duration = np.zeros(n, dtype=np.float32)
-    audio_seconds = np.zeros(n, dtype=np.float64)
-    decode_seconds = np.zeros(n, dtype=np.float64)
-    stage = np.full(n, "", dtype=object)
-    reason = np.full(n, "", dtype=object)
-    detail = np.full(n, "", dtype=object)
-    for i, path in enumerate(batch["path"]):
-        t0 = time.perf_counter()
-        segments[i] = b""
-        try:
-            if not path:
-                raise AudioError("missing", "the catalog lists this track but its audio file is absent")
-            seg = load_segments(
-                Path(str(path)),
-                sample_rate=policy.sample_rate,
-                segment_seconds=policy.segment_seconds,
-                n_segments=policy.n_segments,
-                limits=policy.limits,
-            )
-        except AudioError as exc:
-            stage[i], reason[i], detail[i] = "decode", exc.reason, str(exc)
-        except Exception as exc:  # a decoder bug on one file must not end a library-scale job
-            stage[i], reason[i], detail[i] = "decode", "decoder_error", f"{type(exc).__name__}: {exc}"
-        else:
-            clips = np.ascontiguousarray(seg.segments, dtype=np.float32)
-            ok[i] = True
-            segments[i] = clips.tobytes()
-            n_segments[i], samples[i] = clips.shape
-            duration[i] = seg.duration_seconds
-            audio_seconds[i] = clips.shape[0] * clips.shape[1] / seg.sample_rate
-        decode_seconds[i] = time.perf_counter() - t0
-    return {
-        "track_id": np.asarray(batch["track_id"], dtype=np.int64),
-        "path": np.asarray([str(p) if p else "" for p in batch["path"]], dtype=object),
-        "ok": ok,
-        "segments": segments,
-        "n_segments": n_segments,
-        "segment_samples": samples,
-        "duration_seconds": duration,
-        "audio_seconds": audio_seconds,
-        "decode_seconds": decode_seconds,
-        "stage": stage,
-        "reason": reason,
-        "detail": detail,
-    }
-
-
-class EncoderActor:
-    """A Ray Data callable class: loads one encoder once per actor and turns clip bytes into clip vectors."""
-
-    def __init__(
-        self,
-        spec: str,
-        index: int,
-        settings: Settings,
-        torch_threads: int | None,
-        batch_size: int,
-        drop_audio: bool,
-    ) -> None:
-        import torch
-
-        from embedding.encoders import load_encoder
-
-        if torch_threads:
-            # one actor per core beats two actors fighting over every core
-            torch.set_num_threads(torch_threads)
-        self.encoder = load_encoder(spec, settings=settings, batch_size=batch_size)
-        self.index = index
-        self.drop_audio = drop_audio
-
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Add `clip_vectors_<index>` (float32 bytes, n_segments x dim per track) to each row."""
-        n = len(batch["track_id"])
-        out = dict(batch)
-        column = np.empty(n, dtype=object)
-        column[:] = [b""] * n
-        ok = np.asarray(batch["ok"], dtype=bool).copy()
-        rows = [i for i in range(n) if ok[i]]
-        by_length: dict[int, list[int]] = {}
-        for i in rows:
-            by_length.setdefault(int(batch["segment_samples"][i]), []).append(i)
-        stage = np.asarray(batch["stage"], dtype=object).copy()
-        reason = np.asarray(batch["reason"], dtype=object).copy()
-        detail = np.asarray(batch["detail"], dtype=object).copy()
-        for length, indices in by_length.items():
-            clips = [
-                np.frombuffer(batch["segments"][i], dtype=np.float32).reshape(int(batch["n_segments"][i]), length)
-                for i in indices
-            ]
-            try:
-                vectors = self.encoder.embed_segments(np.concatenate(clips))
-            except Exception as exc:  # one bad batch must not end a library-scale job
-                for i in indices:
-                    ok[i] = False
-                    stage[i], reason[i] = "encode", "encoder_error"
-                    detail[i] = f"{self.encoder.encoder_id}: {type(exc).__name__}: {exc}"
-                continue
-            offset = 0
-            for i, c in zip(indices, clips, strict=True):
-                column[i] = np.ascontiguousarray(vectors[offset : offset + len(c)], dtype=np.float32).tobytes()
-                offset += len(c)
-        out[f"clip_vectors_{self.index}"] = column
-        out["ok"], out["stage"], out["reason"], out["detail"] = ok, stage, reason, detail
-        if self.drop_audio:
-            # the audio has been heard by every encoder: do not ship it further
-            del out["segments"]
-        return out
-
-
-def pool_batch(batch: dict[str, np.ndarray], dims: list[int]) -> dict[str, np.ndarray]:
-    """CPU post-processing: average each track's clip vectors and L2-normalise (exactly as `embed_tracks`)."""
-    n = len(batch["track_id"])
-    out = {k: v for k, v in batch.items() if not k.startswith("clip_vectors_")}
-    ok = np.asarray(batch["ok"], dtype=bool)
-    for k, dim in enumerate(dims):
-        pooled = np.zeros((n, dim), dtype=np.float32)
-        for i in range(n):
-            if ok[i]:
-                clips = np.frombuffer(batch[f"clip_vectors_{k}"][i], dtype=np.float32).reshape(-1, dim)
-                pooled[i] = clips.mean(axis=0)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        out[f"vector_{k}"] = (pooled / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
-    return out
-
-
-# ---------------------------------------------------------------------------------------------------------
-# the driver
-
-
-RAY_START_ATTEMPTS = 3
-_RAY_LOGS = ("raylet.err", "raylet.out", "gcs_server.err", "dashboard_agent.log", "runtime_env_agent.log")
-
-
-def _child_pids() -> set[int]:
-    """Direct children of this process (Linux /proc; empty elsewhere): what a failed `ray.init` leaves behind."""
-    me, kids = os.getpid(), set()
-    for entry in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'
-            ppid = int(entry.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == me:
-            kids.add(int(entry.parent.name))
-    return kids
-
-
-def _ray_start_diagnostics(lines: int = 8) -> str:
-    """The last lines of the newest local Ray session's raylet/GCS/agent logs, to say why a start failed."""
-    import tempfile
-
-    session = Path(os.environ.get("RAY_TMPDIR") or tempfile.gettempdir()) / "ray" / "session_latest" / "logs"
-    parts = []
-    for name in _RAY_LOGS:
-        try:
-            tail = (session / name).read_text(errors="replace").splitlines()[-lines:]
-        except OSError:
-            continue
-        if tail:
-            parts.append(f"--- {session / name}\n" + "\n".join(tail))
-    return "\n".join(parts) or f"(no Ray logs under {session})"
-
-
-def init_ray(address: str | None = None, num_cpus: int | None = None, attempts: int = RAY_START_ATTEMPTS) -> bool:
-    """Connect to Ray: a new quiet local instance by default, or the cluster at `address`. True if started here.
-
-    A local start is retried: Ray gives its raylet a fixed 30 s to register, which a loaded 2-core machine can
-    miss. Each failed try's processes are killed before the next, and the last failure names the logs' tails.
-    """
-    import ray
-
-    if ray.is_initialized():
-        return False
-    # workers inherit the environment: keep their logs and Ray Data's own bars out of the CLI's output
-    common: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
-    if address:
-        ray.init(address=address, **common)
-        return True
-    for attempt in range(1, max(1, attempts) + 1):
-        before = _child_pids()
-        try:
-            # "local" always starts a private instance, never attaches to a `ray start` cluster by surprise
-            ray.init(
-                address="local",
-                num_cpus=num_cpus or os.cpu_count() or 1,
-                include_dashboard=False,
-                **common,
-            )
-            return True
-        except Exception as exc:  # Ray raises a bare Exception when the raylet misses its start-up window
-            diagnostics = _ray_start_diagnostics()
-            with contextlib.suppress(Exception):
-                ray.shutdown()
-            for pid in _child_pids() - before:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
-                    os.waitpid(pid, 0)  # reap, so no zombie outlives the attempt
-            if attempt >= attempts:
-                raise RuntimeError(
-                    f"local Ray did not start after {attempts} attempt(s): {exc}\n{diagnostics}"
-                ) from exc
-            log.warning("local Ray start %d/%d failed (%s); retrying", attempt, attempts, exc)
-            time.sleep(2.0 * attempt)
-    raise AssertionError("unreachable")
-
-
-def _quiet_ray_data() -> None:
-    import ray.data
-
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False
-    ctx.print_on_execution_start = False
-    for name in ("ray.data", "ray.data._internal.execution.streaming_executor"):
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _write_npy(npy_dir: Path, track_id: int, vector: np.ndarray) -> None:
@@ -353,9 +138,9 @@ def embed_ray(
     settings = settings or get_settings()
     targets = [EncoderTarget(encoder_spec, Path(out))] + [EncoderTarget(s, Path(o)) for s, o in also]
     if len({t.out.resolve() for t in targets}) != len(targets):
-        raise ValueError("every encoder needs its own output directory")
+        raise EmbedJobError("every encoder needs its own output directory")
     if batch_size < 1 or shard_tracks < 1 or block_tracks < 1:
-        raise ValueError("batch_size, shard_tracks and block_tracks must be >= 1")
+        raise EmbedJobError("batch_size, shard_tracks and block_tracks must be >= 1")
 
     # the driver loads each encoder once (CPU) for its manifest: the vector_set_id decides what to skip
     writers: list[VectorSetWriter] = []
@@ -365,7 +150,7 @@ def embed_ray(
     for target in targets:
         encoder = load_encoder(target.spec, settings=settings, device="cpu")
         if sample_rate is not None and encoder.sample_rate != sample_rate:
-            raise ValueError(
+            raise EmbedJobError(
                 f"{encoder.encoder_id} expects {encoder.sample_rate} Hz; the policy decodes at {sample_rate}"
             )
         sample_rate = encoder.sample_rate
@@ -373,7 +158,7 @@ def embed_ray(
         dims.append(encoder.dim)
         encoder_ids.append(encoder.encoder_id)
         del encoder
-    policy = policy or SegmentPolicy(sample_rate=int(sample_rate or 24_000))
+    policy = policy or SegmentPolicy.from_settings(settings, sample_rate=int(sample_rate or 24_000))
 
     done_sets = [w.done_track_ids() for w in writers]
     reports = [
@@ -456,7 +241,7 @@ def _run_pipeline(
     import ray
     import ray.data
 
-    _quiet_ray_data()
+    quiet_ray_data()
     resources = ray.cluster_resources()
     cpus = max(1.0, float(resources.get("CPU", os.cpu_count() or 1)))
     gpus = float(resources.get("GPU", 0.0))

@@ -27,7 +27,9 @@ from typing import Any, Final
 import numpy as np
 
 from embedding.job import SegmentPolicy, TrackAudio
-from embedding.store import (
+from museed.errors import PipelineError
+from museed.parallel import map_in_processes
+from museed.vectorset import (
     MANIFEST,
     SHARDS,
     VectorSetManifest,
@@ -37,7 +39,6 @@ from embedding.store import (
     read_failures,
     read_manifest,
 )
-from museed.parallel import map_in_processes
 
 Progress = Callable[[int, int], None] | None
 
@@ -46,7 +47,7 @@ RAW_DIR: Final = "raw"
 _SHARD_TRACKS: Final = 256
 
 
-class BaselineError(ValueError):
+class BaselineError(PipelineError):
     """The baseline vector set cannot be built (e.g. tracks whose audio does not decode)."""
 
 

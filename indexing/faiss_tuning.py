@@ -20,7 +20,8 @@ from typing import Any
 import faiss
 import numpy as np
 
-from indexing.milvus_index import IndexPlan
+from indexing.plan import IndexPlan
+from museed.errors import PipelineError
 
 #: Knowhere/FAISS k-means wants at least this many training points per list
 MIN_POINTS_PER_LIST = 39
@@ -31,7 +32,7 @@ PLATEAU_STEPS = 4
 PLATEAU_GAIN = 0.002
 
 
-class TuningError(ValueError):
+class TuningError(PipelineError):
     """The vectors cannot be tuned (too few, wrong shape, not finite)."""
 
 

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from museed.errors import PipelineError
+
 __all__ = [
     "AUDIO_DIR_NAMES",
     "AUDIO_EXTENSIONS",
@@ -80,7 +82,7 @@ TRACK_COLUMNS = (
 _AudioScan = tuple[dict[int, str], list[Path]]  # listed track id -> audio path, unlisted audio files
 
 
-class CatalogError(ValueError):
+class CatalogError(PipelineError):
     """The FMA metadata is missing or not in the FMA format."""
 
 
@@ -140,6 +142,16 @@ class Catalog:
     def with_audio(self) -> pd.DataFrame:
         """The tracks whose audio file exists."""
         return self.tracks[self.tracks["audio_path"].notna()]
+
+    def audio_paths(self) -> dict[int, str | None]:
+        """Every listed track id -> its audio file (None when the catalog found no file), in listing order.
+
+        The one catalog -> audio mapping: embedding, tagging, training and evaluation all read audio through it.
+        """
+        return {
+            int(tid): (path if isinstance(path, str) else None)
+            for tid, path in zip(self.tracks.index, self.tracks["audio_path"], strict=True)
+        }
 
     def genre_title(self, genre_id: int) -> str:
         """Title of a genre id; raises KeyError for an id that genres.csv does not list."""

@@ -18,23 +18,25 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from museed.vocab import AXES
+from museed.errors import PipelineError
+from museed.vocab import AXES, AXES_BY_NAME, AXES_BY_PATH, TagAxis
 
 TAGS_FILE = "multi_axis_analysis_results.jsonl"
 
 
-class TagsError(ValueError):
+class TagsError(PipelineError):
     """A tags file or record is malformed or uses labels outside the vocabulary."""
 
 
 @dataclass(frozen=True)
 class TrackTags:
-    """The tags of one track."""
+    """The tags of one track; each axis is the attribute named after it (`museed.vocab.TAG_AXES`), and the
+    record's keys (`margins`, `low_confidence`, the JSONL nesting) are the axes' JSONL paths."""
 
     track_id: int
     tagger: str
@@ -46,14 +48,36 @@ class TrackTags:
     margins: dict[str, float] = field(default_factory=dict)
     low_confidence: tuple[str, ...] = ()
 
-    def axis(self, name: str) -> str:
-        """The label on axis `name` ("affect.energy", "instrumentation.source", ...)."""
-        return {
-            "instrumentation.source": self.source,
-            "affect.valence": self.valence,
-            "affect.energy": self.energy,
-            "mood_style": self.mood_style,
-        }[name]
+    def label(self, axis: TagAxis) -> str | None:
+        """The label on `axis` (None only for an unknown genre)."""
+        value: str | None = getattr(self, axis.name)
+        return value
+
+    def axis(self, path: str) -> str:
+        """The label on the tagged axis at JSONL path `path` ("affect.energy", "instrumentation.source", ...)."""
+        value: str = getattr(self, AXES_BY_PATH[path].name)
+        return value
+
+    @classmethod
+    def from_labels(
+        cls,
+        track_id: int,
+        tagger: str,
+        genre: str | None,
+        labels: Mapping[str, str],
+        margins: dict[str, float] | None = None,
+        low_confidence: tuple[str, ...] = (),
+    ) -> TrackTags:
+        """The tags of one track from `labels` keyed by JSONL path (the taggers' and `margins`' keys)."""
+        by_name: dict[str, Any] = {AXES_BY_PATH[path].name: label for path, label in labels.items()}
+        return cls(
+            track_id=track_id,
+            tagger=tagger,
+            genre=genre,
+            **by_name,
+            margins=margins if margins is not None else {},
+            low_confidence=low_confidence,
+        )
 
     def validate(self) -> TrackTags:
         """Raise TagsError when a label is outside the vocabulary."""
@@ -64,16 +88,16 @@ class TrackTags:
 
     def to_json(self) -> dict[str, Any]:
         """The JSONL record."""
-        return {
-            "track_id": self.track_id,
-            "tagger": self.tagger,
-            "genre": self.genre,
-            "instrumentation": {"source": self.source},
-            "affect": {"valence": self.valence, "energy": self.energy},
-            "mood_style": self.mood_style,
-            "margins": {k: round(float(v), 6) for k, v in self.margins.items()},
-            "low_confidence": list(self.low_confidence),
-        }
+        rec: dict[str, Any] = {"track_id": self.track_id, "tagger": self.tagger}
+        for axis in _RECORD_AXES:
+            *parents, leaf = axis.jsonl_path.split(".")
+            node = rec
+            for key in parents:
+                node = node.setdefault(key, {})
+            node[leaf] = self.label(axis)
+        rec["margins"] = {k: round(float(v), 6) for k, v in self.margins.items()}
+        rec["low_confidence"] = list(self.low_confidence)
+        return rec
 
     @classmethod
     def from_json(cls, rec: dict[str, Any]) -> TrackTags:
@@ -83,15 +107,24 @@ class TrackTags:
                 track_id=int(rec["track_id"]),
                 tagger=str(rec["tagger"]),
                 genre=rec.get("genre"),
-                source=rec["instrumentation"]["source"],
-                valence=rec["affect"]["valence"],
-                energy=rec["affect"]["energy"],
-                mood_style=rec["mood_style"],
+                **{a.name: _at_path(rec, a.jsonl_path) for a in _RECORD_AXES if a.labels},
                 margins={k: float(v) for k, v in (rec.get("margins") or {}).items()},
                 low_confidence=tuple(rec.get("low_confidence") or ()),
             ).validate()
         except (KeyError, TypeError) as exc:
             raise TagsError(f"malformed tags record {rec!r}: missing or wrong field {exc}") from exc
+
+
+#: the axes in the order a record lists them: TrackTags' field order (genre first, at the top level)
+_RECORD_AXES: tuple[TagAxis, ...] = tuple(AXES_BY_NAME[f.name] for f in fields(TrackTags) if f.name in AXES_BY_NAME)
+
+
+def _at_path(rec: dict[str, Any], path: str) -> Any:
+    """rec["affect"]["valence"] for "affect.valence" (KeyError / TypeError when the record lacks it)."""
+    node: Any = rec
+    for key in path.split("."):
+        node = node[key]
+    return node
 
 
 def write_tags(path: Path, tags: Iterable[TrackTags]) -> int:
@@ -133,14 +166,12 @@ def ground_truth_tags(path: Path) -> dict[int, TrackTags]:
     out: dict[int, TrackTags] = {}
     with open(path, newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
+            labels: dict[str, Any] = {a.name: row[a.name] for a in _RECORD_AXES if a.labels}
             t = TrackTags(
                 track_id=int(row["track_id"]),
                 tagger="ground-truth",
                 genre=row["genre_top"] or None,
-                source=row["source"],
-                valence=row["valence"],
-                energy=row["energy"],
-                mood_style=row["mood_style"],
+                **labels,
             ).validate()
             out[t.track_id] = t
     return out

@@ -138,7 +138,7 @@ def unique_alias() -> str:
 @pytest.fixture(scope="session")
 def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 64-track synthetic corpus in the FMA layout (all 16 genres present), 4 s per track."""
-    from museed.synth import synthesize_corpus
+    from synth import synthesize_corpus
 
     root = tmp_path_factory.mktemp("fma-small")
     synthesize_corpus(root, tracks=64, seconds=4.0, seed=7, workers=2)
@@ -148,8 +148,8 @@ def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def small_vectors(small_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The small corpus embedded with the small random MuQ (3 segments of 2 s per track)."""
-    from museed.pipeline import run_embed
     from museed.settings import Settings
+    from orchestration.stages import run_embed
 
     out = tmp_path_factory.mktemp("vectors") / "small"
     settings = Settings(segment_seconds=2.0, segments_per_track=2)

@@ -21,19 +21,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from training.train import (
-    CHECKPOINTS_DIR,
-    DEFAULT_CONFIG,
-    TRAINER_STATE_FILE,
-    TrainConfig,
-    TrainError,
-    build_state,
-    fit,
-    load_triplet_data,
-    restore_checkpoint,
-    seed_everything,
-    write_run_files,
-)
+from museed.rundir import CHECKPOINTS_DIR, EXPORT_DIR, LATEST_CHECKPOINT, TRAINER_STATE_FILE, VAL_CSV
+from training.config import DEFAULT_CONFIG, TrainConfig, TrainError
+from training.data import load_triplet_data
+from training.loop import fit
+from training.rundir import restore_checkpoint, write_run_files
+from training.state import build_state, seed_everything
 
 
 def _worker(loop_config: dict[str, Any]) -> None:
@@ -51,13 +44,12 @@ def _worker(loop_config: dict[str, Any]) -> None:
     if config.torch_threads:
         torch.set_num_threads(config.torch_threads)
     catalog = load_catalog(Path(loop_config["fma"]), scan_unlisted=False)
-    paths = {int(t): (p if isinstance(p, str) else None) for t, p in catalog.tracks["audio_path"].items()}
-    data = load_triplet_data(Path(loop_config["triplets"]), paths, config, shard=(rank, world))
+    data = load_triplet_data(Path(loop_config["triplets"]), catalog.audio_paths(), config, shard=(rank, world))
     device = str(ray.train.torch.get_device())
     state = build_state(config, data, wrap=ray.train.torch.prepare_model, device=device)
     run_dir = Path(loop_config["run_dir"])
     if loop_config["resume"]:
-        restore_checkpoint(state, run_dir / CHECKPOINTS_DIR / "latest")
+        restore_checkpoint(state, run_dir / CHECKPOINTS_DIR / LATEST_CHECKPOINT)
 
     def report(metrics: dict[str, float]) -> None:
         ray.train.report({k.replace("/", "_"): float(v) for k, v in metrics.items()})
@@ -80,7 +72,7 @@ def train_distributed(
     from ray.train.torch import TorchTrainer
 
     run_dir = Path(run_dir).resolve()
-    latest = run_dir / CHECKPOINTS_DIR / "latest"
+    latest = run_dir / CHECKPOINTS_DIR / LATEST_CHECKPOINT
     if not resume and (run_dir / CHECKPOINTS_DIR).exists():
         raise TrainError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
     if resume and not (latest / TRAINER_STATE_FILE).exists():
@@ -119,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     if result.error is not None:
         raise SystemExit(f"training failed: {result.error}")
-    print(f"finished; metrics per epoch in {args.out / 'val_metrics.csv'}, encoder in {args.out / 'encoder'}")
+    print(f"finished; metrics per epoch in {args.out / VAL_CSV}, encoder in {args.out / EXPORT_DIR}")
 
 
 if __name__ == "__main__":

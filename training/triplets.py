@@ -26,8 +26,9 @@ reverse order of importance: all of (valence, mood_style, energy, source), then 
 mood_style, then valence (genre only). Within the chosen pool a track of another artist is preferred (up to 8
 re-draws). `positive_match` records how many of the four tags the positive shares by construction (4..0).
 
-Splits are by artist: FMA's `set/split` when every track has one (an artist listed in several splits is put
-in its most common one), otherwise a deterministic hash of the artist id (80/10/10). No artist is on two sides.
+Splits are by artist (`museed.splits.track_table`, the same rule `museed evaluate` uses for held-out tracks):
+FMA's `set/split` when every track has one (an artist listed in several splits is put in its most common one),
+otherwise a deterministic hash of the artist id (80/10/10). No artist is on two sides.
 
 Everything is vectorised: tracks are sorted by (split, genre, valence, mood_style, energy, source), so every
 "same prefix of features" pool is one contiguous range and every level's pool is a range minus a sub-range.
@@ -35,11 +36,10 @@ Everything is vectorised: tracks are sorted by (split, genre, valence, mood_styl
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,18 +47,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from museed.errors import PipelineError
+from museed.splits import SPLITS, track_table
 from museed.tags import TrackTags
+from museed.vocab import AXES_BY_IMPORTANCE
 
-#: features in order of importance (the first is the genre); level k differs at FEATURES[4 - k]
-FEATURES: tuple[str, ...] = ("genre", "valence", "mood_style", "energy", "source")
+#: features (tag axis names) in order of importance, the genre first; level k differs at FEATURES[4 - k]
+FEATURES: tuple[str, ...] = tuple(a.name for a in AXES_BY_IMPORTANCE)
 LEVELS: tuple[int, ...] = (0, 1, 2, 3, 4)
 LEVEL_NAMES: dict[int, str] = {0: "source-hard", 1: "energy-hard", 2: "mood-hard", 3: "valence-hard", 4: "easy"}
-SPLITS: tuple[str, ...] = ("training", "validation", "test")
 DEFAULT_MIX: dict[int, float] = dict.fromkeys(LEVELS, 0.2)
 _ARTIST_REDRAWS = 8  # re-draws of a positive by the anchor's own artist before accepting it
 
 
-class TripletError(ValueError):
+class TripletError(PipelineError):
     """Inputs from which no triplets can be built (no tags, one genre, bad mix ...)."""
 
 
@@ -131,61 +133,6 @@ def curriculum_mixes(target: Mapping[int, float], epochs: int) -> list[dict[int,
         t = e / (epochs - 1)
         out.append(_normalise_mix({k: (1 - t) * easy[k] + t * target.get(k, 0.0) for k in LEVELS}))
     return out
-
-
-def artist_hash_split(artist_ids: Sequence[int] | pd.Series) -> pd.Series:
-    """Deterministic 80/10/10 split by a hash of the artist id (same artist, same split, on any machine)."""
-    ids = pd.Series(artist_ids)
-
-    def bucket(a: Any) -> str:
-        h = int(hashlib.sha1(str(int(a)).encode()).hexdigest()[:8], 16) % 100
-        return "training" if h < 80 else ("validation" if h < 90 else "test")
-
-    return ids.map(bucket).astype(object)
-
-
-def track_table(tracks: pd.DataFrame, tags: Mapping[int, TrackTags]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Join catalog tracks (index track_id; artist_id, split, genre_top) with tags into one row per usable track.
-
-    The genre is the tags' genre, else the catalog's `genre_top`; tracks without tags or genre are dropped
-    (counted). Returns the table (track_id, artist_id, split, genre, valence, mood_style, energy, source) and
-    split facts for the stats.
-    """
-    ids = [int(t) for t in tracks.index if int(t) in tags]
-    facts: dict[str, Any] = {"tracks_without_tags": int(len(tracks) - len(ids))}
-    if not ids:
-        raise TripletError("no catalog track has tags: check that the tags file belongs to this catalog")
-    sub = tracks.loc[ids]
-    catalog_genre = sub["genre_top"] if "genre_top" in sub else pd.Series([None] * len(ids), index=sub.index)
-    rows = {
-        "track_id": np.asarray(ids, dtype=np.int64),
-        "artist_id": sub["artist_id"].to_numpy(dtype=np.int64),
-        "fma_split": sub["split"].to_numpy(dtype=object) if "split" in sub else np.full(len(ids), None),
-        "genre": [tags[t].genre or g for t, g in zip(ids, catalog_genre, strict=True)],
-        "valence": [tags[t].valence for t in ids],
-        "mood_style": [tags[t].mood_style for t in ids],
-        "energy": [tags[t].energy for t in ids],
-        "source": [tags[t].source for t in ids],
-    }
-    table = pd.DataFrame(rows)
-    table["genre"] = table["genre"].where(table["genre"].map(lambda g: isinstance(g, str) and g != ""), None)
-    facts["tracks_without_genre"] = int(table["genre"].isna().sum())
-    table = table[table["genre"].notna()].reset_index(drop=True)
-    if table.empty:
-        raise TripletError("no tagged track has a genre")
-    fma_ok = table["fma_split"].isin(SPLITS).all()
-    if fma_ok:
-        # an artist FMA lists in several splits goes to its most common one, so the sides stay disjoint
-        majority = table.groupby("artist_id")["fma_split"].agg(lambda s: s.value_counts().index[0])
-        table["split"] = table["artist_id"].map(majority)
-        moved = table.groupby("artist_id")["fma_split"].nunique()
-        facts["artists_moved"] = int((moved > 1).sum())
-        facts["split_source"] = "fma"
-    else:
-        table["split"] = artist_hash_split(table["artist_id"]).to_numpy()
-        facts["artists_moved"] = 0
-        facts["split_source"] = "artist-hash"
-    return table.drop(columns=["fma_split"]), facts
 
 
 def _prefix_ranges(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -4,27 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.badges.repository import BadgeRepository
-from api.badges.service import Badge, BadgeService, GenreShare, avatar_svg
-from api.deps import SessionDep
-from api.errors import PROBLEM_RESPONSE, NotFound
-from api.playlists.endpoints import Viewer
-from api.social.endpoints import UserId
-from api.users.repository import UserRepository
+from api.badges.schemas import Badge, GenreShare
+from api.badges.service import BadgeServiceDep
+from api.common import UserId
+from api.deps import Viewer
+from api.errors import PROBLEM_RESPONSE
 
 router = APIRouter(prefix="/api/users", tags=["profile"])
 
 
-def _existing(session: SessionDep, user_id: str) -> None:
-    if UserRepository(session).get(user_id) is None:
-        raise NotFound(f"no user {user_id!r}")
-
-
 @router.get("/{user_id}/badges", response_model=list[Badge], responses={404: PROBLEM_RESPONSE}, summary="Badges")
-def badges(user_id: UserId, session: SessionDep) -> list[Badge]:
+def badges(user_id: UserId, badges: BadgeServiceDep) -> list[Badge]:
     """The user's badges, oldest first."""
-    _existing(session, user_id)
-    return BadgeService(BadgeRepository(session)).badges(user_id)
+    return badges.badges(user_id)
 
 
 @router.get(
@@ -33,12 +25,10 @@ def badges(user_id: UserId, session: SessionDep) -> list[Badge]:
     responses={401: PROBLEM_RESPONSE, 404: PROBLEM_RESPONSE},
     summary="Genre mix",
 )
-def genres(user_id: UserId, session: SessionDep, viewer: Viewer) -> list[GenreShare]:
+def genres(user_id: UserId, viewer: Viewer, badges: BadgeServiceDep) -> list[GenreShare]:
     """Tracks per top-level genre over the user's playlists (the pie chart): all playlists for the owner,
     public ones for everybody else."""
-    _existing(session, user_id)
-    own = viewer is not None and viewer.id == user_id
-    return BadgeService(BadgeRepository(session)).genre_mix(user_id, public_only=not own)
+    return badges.genre_mix_for(user_id, viewer)
 
 
 @router.get(
@@ -46,8 +36,6 @@ def genres(user_id: UserId, session: SessionDep, viewer: Viewer) -> list[GenreSh
     responses={404: PROBLEM_RESPONSE, 200: {"content": {"image/svg+xml": {}}}},
     summary="Genre avatar",
 )
-def avatar(user_id: UserId, session: SessionDep) -> Response:
+def avatar(user_id: UserId, badges: BadgeServiceDep) -> Response:
     """A deterministic SVG from the user's public genre mix: it changes as their published playlists change."""
-    _existing(session, user_id)
-    mix = BadgeService(BadgeRepository(session)).genre_mix(user_id, public_only=True)
-    return Response(avatar_svg(user_id, mix), media_type="image/svg+xml", headers={"Cache-Control": "no-cache"})
+    return Response(badges.avatar(user_id), media_type="image/svg+xml", headers={"Cache-Control": "no-cache"})

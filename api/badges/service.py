@@ -6,11 +6,16 @@ import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel
+from fastapi import Depends
 
 from api.badges.repository import BadgeRepository
+from api.badges.schemas import Badge, GenreShare
+from api.db.models import User
+from api.deps import SessionDep
+from api.errors import NotFound
+from api.users.repository import UserRepository
 
 
 @dataclass(frozen=True)
@@ -38,29 +43,17 @@ RULES: dict[str, BadgeRule] = {
 }
 
 
-class Badge(BaseModel):
-    """An earned badge."""
-
-    badge: str
-    title: str
-    description: str
-    awarded_at: datetime
-
-
-class GenreShare(BaseModel):
-    """One slice of the genre pie chart."""
-
-    genre_id: int
-    genre: str
-    tracks: int
-    share: float
-
-
 class BadgeService:
-    """Awards badges and describes a user's genre mix."""
+    """Awards badges and describes a user's genre mix; the other domains' services call `evaluate` after the
+    writes that can earn one."""
 
-    def __init__(self, repo: BadgeRepository) -> None:
+    def __init__(self, repo: BadgeRepository, users: UserRepository) -> None:
         self.repo = repo
+        self.users = users
+
+    def _existing(self, user_id: str) -> None:
+        if self.users.get(user_id) is None:
+            raise NotFound(f"no user {user_id!r}")
 
     def evaluate(self, user_id: str) -> list[str]:
         """Award every badge whose rule now holds and that the user lacks; returns the new ones (idempotent)."""
@@ -71,7 +64,8 @@ class BadgeService:
         return new
 
     def badges(self, user_id: str) -> list[Badge]:
-        """The user's badges, oldest first."""
+        """The user's badges, oldest first; NotFound when there is no such user."""
+        self._existing(user_id)
         return [
             Badge(
                 badge=b.badge,
@@ -82,6 +76,18 @@ class BadgeService:
             for b in self.repo.awarded(user_id)
             if b.badge in RULES
         ]
+
+    def genre_mix_for(self, user_id: str, viewer: User | None) -> list[GenreShare]:
+        """The genre mix as `viewer` may see it: over all playlists for the owner, public ones for everybody
+        else; NotFound when there is no such user."""
+        self._existing(user_id)
+        own = viewer is not None and viewer.id == user_id
+        return self.genre_mix(user_id, public_only=not own)
+
+    def avatar(self, user_id: str) -> str:
+        """The user's genre avatar (SVG) from their public genre mix; NotFound when there is no such user."""
+        self._existing(user_id)
+        return avatar_svg(user_id, self.genre_mix(user_id, public_only=True))
 
     def genre_mix(self, user_id: str, public_only: bool) -> list[GenreShare]:
         """Track counts per top-level genre (every root genre listed, zeros included), shares summing to 1."""
@@ -146,3 +152,11 @@ def avatar_svg(user_id: str, mix: list[GenreShare], size: int = 128) -> str:
                     )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def get_badge_service(session: SessionDep) -> BadgeService:
+    """The request's badge service."""
+    return BadgeService(BadgeRepository(session), UserRepository(session))
+
+
+BadgeServiceDep = Annotated[BadgeService, Depends(get_badge_service)]

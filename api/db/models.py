@@ -218,7 +218,7 @@ class UserBadge(Base):
 
 
 class UserTaste(Base):
-    """A listener's public taste, kept by every write to their playlists (`api.social.taste.TasteRepository`):
+    """A listener's public taste, kept by every write to their playlists (`api.playlists.taste.TasteRepository`):
     what "people with similar taste" reads for everyone but the requester."""
 
     __tablename__ = "user_tastes"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +22,7 @@ def get_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _):
+        def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
@@ -39,14 +40,20 @@ def session_factory(url: str) -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session whose work is committed when the block succeeds and rolled back when it raises."""
+def transaction(
+    factory: sessionmaker[Session], keeps_changes: Callable[[BaseException], bool] | None = None
+) -> Iterator[Session]:
+    """A session whose work is committed when the block succeeds and rolled back when it raises (committed all
+    the same when `keeps_changes(error)` says the failure must keep what was done)."""
     session = factory()
     try:
         yield session
         session.commit()
-    except BaseException:
-        session.rollback()
+    except BaseException as exc:
+        if keeps_changes is not None and keeps_changes(exc):
+            session.commit()
+        else:
+            session.rollback()
         raise
     finally:
         session.close()

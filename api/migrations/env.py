@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import Connection, engine_from_config, pool
 
 from api.db.migrate import include_object_for
 from api.db.models import Base
@@ -35,7 +35,7 @@ def run_migrations_online() -> None:
         _run(connectable)
 
 
-def _run(connection) -> None:
+def _run(connection: Connection) -> None:
     # batch mode lets ALTER-style migrations run on SQLite too
     context.configure(
         connection=connection,

@@ -1,1 +1,1 @@
-"""Playlists: generation from seed tracks, storage, retrieval."""
+"""Playlists: generation from seed tracks, storage, retrieval, and the listeners' stored tastes they feed."""

@@ -9,15 +9,11 @@ from typing import Any
 
 import numpy as np
 
-#: the tags a playlist entry can share with its seed, in the order "why" names them
-WHY_AXES = ("genre_top", "mood_style", "energy", "valence", "source")
-_WHY_TEXT = {
-    "genre_top": "{}",
-    "mood_style": "{} mood",
-    "energy": "{} energy",
-    "valence": "{} valence",
-    "source": "{}",
-}
+from museed.vocab import TAG_AXES
+
+#: the tags (by index field) a playlist entry can share with its seed, in the order "why" names them
+WHY_AXES = tuple(a.milvus_field for a in TAG_AXES)
+_WHY_TEXT = {a.milvus_field: a.why for a in TAG_AXES}
 
 
 def seed_profile(seeds: Sequence[Mapping[str, Any]]) -> dict[str, str]:

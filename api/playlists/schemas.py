@@ -7,6 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from api.common import HEX_ID_PATTERN
+from api.tracks.schemas import TrackBrief
+
 MoodStyle = Literal["dreamy", "driving", "playful", "somber"]
 Energy = Literal["high", "medium", "low"]
 Valence = Literal["positive", "negative"]
@@ -23,7 +26,7 @@ class PlaylistCreate(BaseModel):
         default_factory=list, max_length=10, description="library track ids (1..10); or give seed_upload_id"
     )
     seed_upload_id: str | None = Field(
-        default=None, pattern=r"^[0-9a-f]{32}$", description="one of your uploads, instead of seed_track_ids"
+        default=None, pattern=HEX_ID_PATTERN, description="one of your uploads, instead of seed_track_ids"
     )
     size: int = Field(default=20, ge=5, le=100, description="number of tracks in the playlist (5..100)")
     title: str | None = Field(default=None, min_length=1, max_length=200)
@@ -60,18 +63,6 @@ class PlaylistCreate(BaseModel):
         if bool(self.seed_track_ids) == bool(self.seed_upload_id):
             raise ValueError("give either seed_track_ids (1..10 library tracks) or seed_upload_id, not both or none")
         return self
-
-
-class TrackBrief(BaseModel):
-    """A library track as shown in lists."""
-
-    track_id: int
-    title: str
-    artist_id: int
-    artist: str
-    album: str | None
-    genre_top: str | None
-    duration_seconds: float | None
 
 
 class PlaylistEntry(TrackBrief):

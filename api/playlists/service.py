@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import structlog
+from fastapi import Depends
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
+from api.badges.service import BadgeService, BadgeServiceDep
+from api.common import Page
 from api.db.models import Playlist, PlaylistTrack, Track, Upload, User
+from api.deps import IndexDep, OptionalIndexDep, SessionDep
 from api.errors import Forbidden, NotFound, Unprocessable
 from api.playlists.recommend import WHY_AXES, explain, mmr_order, seed_profile, unit_mean
 from api.playlists.repository import PlaylistRepository
@@ -20,9 +25,10 @@ from api.playlists.schemas import (
     PlaylistOut,
     PlaylistSummary,
     PlaylistUpdate,
-    TrackBrief,
 )
-from api.social.taste import TasteRepository
+from api.playlists.taste import TasteRepository
+from api.tracks.service import brief
+from api.uploads.service import UploadService, UploadServiceDep
 from indexing.milvus_index import SearchFilters, SearchHit, TrackIndex
 
 log = structlog.get_logger("museed.playlists")
@@ -50,19 +56,6 @@ class _Generated:
     default_title: str
 
 
-def brief(track: Track) -> TrackBrief:
-    """The list view of a track."""
-    return TrackBrief(
-        track_id=track.track_id,
-        title=track.title,
-        artist_id=track.artist_id,
-        artist=track.artist.name,
-        album=track.album_title,
-        genre_top=track.genre_top,
-        duration_seconds=track.duration_seconds,
-    )
-
-
 def summary(playlist: Playlist, n_tracks: int, likes: int = 0) -> PlaylistSummary:
     """The list view of a playlist."""
     return PlaylistSummary(
@@ -86,12 +79,22 @@ def seed_vector(vectors: list[np.ndarray]) -> np.ndarray:
 
 
 class PlaylistService:
-    """Builds, stores and reads playlists."""
+    """Builds, stores and reads playlists; every write keeps the owner's stored taste current and awards the
+    badges it earns."""
 
-    def __init__(self, repo: PlaylistRepository, index: TrackIndex | None = None) -> None:
+    def __init__(
+        self,
+        repo: PlaylistRepository,
+        index: TrackIndex | None,
+        uploads: UploadService,
+        badges: BadgeService,
+        tastes: TasteRepository,
+    ) -> None:
         self.repo = repo
         self.index = index
-        self.tastes = TasteRepository(repo.session)
+        self.uploads = uploads
+        self.badges = badges
+        self.tastes = tastes
 
     def create(self, request: PlaylistCreate, owner: User) -> PlaylistOut:
         """Generate and store a (private) playlist for `request`, owned by `owner`."""
@@ -110,7 +113,9 @@ class PlaylistService:
         self.repo.add(playlist)
         self.tastes.refresh(owner.id)
         log.info("playlist created", playlist_id=playlist.id, seeds=len(made.seeds), tracks=len(made.picks))
-        return self._out(playlist, made.seeds, [(p.track, p.score, p.why) for p in made.picks])
+        out = self._out(playlist, made.seeds, [(p.track, p.score, p.why) for p in made.picks])
+        self.badges.evaluate(owner.id)
+        return out
 
     def refresh(self, playlist_id: str, user: User) -> PlaylistOut:
         """Regenerate the tracks from the stored recipe against the index served now (title and visibility stay;
@@ -136,9 +141,7 @@ class PlaylistService:
         seeds: dict[int, Track] = {}
         upload: Upload | None = None
         if request.seed_upload_id:
-            upload = self.repo.session.get(Upload, request.seed_upload_id)
-            if upload is None or upload.owner_id != owner.id:  # others' uploads are private: same answer as absent
-                raise NotFound(f"no upload {request.seed_upload_id!r}")
+            upload = self.uploads.owned(request.seed_upload_id, owner)
             query = seed_vector([np.asarray(upload.vector, dtype=np.float32)])
             profile = {a: v["value"] for a, v in (upload.analysis or {}).get("tags", {}).items() if a in WHY_AXES}
         else:
@@ -256,7 +259,9 @@ class PlaylistService:
             playlist.visibility = body.visibility
             self.tastes.refresh(user.id)  # flushes
         self.repo.session.flush()
-        return self.out(playlist)
+        out = self.out(playlist)
+        self.badges.evaluate(user.id)
+        return out
 
     def reorder(self, playlist_id: str, body: PlaylistOrder, user: User) -> PlaylistOut:
         """Reorder and/or remove tracks; adding tracks that are not in the playlist is refused."""
@@ -267,7 +272,7 @@ class PlaylistService:
             raise Unprocessable(f"tracks not in this playlist: {foreign}", foreign_track_ids=foreign)
         if len(body.track_ids) < len(entries):
             # tracks removed: the taste vector of what is left, from the served index; without one (or when it
-            # fails) it is computed when next needed (SocialService.similar_taste): an edit needs no index
+            # fails) it is computed when next needed (social's similar_taste): an edit needs no index
             playlist.embedding = self._embedding(body.track_ids)
         self.repo.replace_entries(playlist, [(t, entries[t].score, entries[t].why) for t in body.track_ids])
         self.tastes.refresh(user.id)
@@ -291,9 +296,9 @@ class PlaylistService:
         self.repo.delete(self.owned(playlist_id, user))
         self.tastes.refresh(user.id)
 
-    def list_owned(self, user: User, limit: int, offset: int) -> list[PlaylistSummary]:
+    def list_owned(self, user: User, page: Page) -> list[PlaylistSummary]:
         """The user's playlists, newest first."""
-        return [summary(p, n) for p, n in self.repo.owned_by(user.id, limit, offset)]
+        return [summary(p, n) for p, n in self.repo.owned_by(user.id, page.limit, page.offset)]
 
     def out(self, playlist: Playlist, owner_view: bool = True) -> PlaylistOut:
         """The full view of a loaded playlist; others than the owner do not see which private upload seeded it."""
@@ -343,3 +348,27 @@ def _cap_artists(pool: list[tuple[Track, SearchHit]], cap: int | None) -> list[t
         if seen[track.artist_id] <= cap:
             out.append((track, hit))
     return out
+
+
+def _playlist_service(
+    session: Session, index: TrackIndex | None, uploads: UploadService, badges: BadgeService
+) -> PlaylistService:
+    return PlaylistService(PlaylistRepository(session), index, uploads, badges, TasteRepository(session))
+
+
+def get_playlist_service(
+    session: SessionDep, index: OptionalIndexDep, uploads: UploadServiceDep, badges: BadgeServiceDep
+) -> PlaylistService:
+    """The request's playlist service, with the served index when there is one (reads and edits)."""
+    return _playlist_service(session, index, uploads, badges)
+
+
+def get_playlist_generator(
+    session: SessionDep, index: IndexDep, uploads: UploadServiceDep, badges: BadgeServiceDep
+) -> PlaylistService:
+    """The request's playlist service for generating playlists: 503 when no index is served."""
+    return _playlist_service(session, index, uploads, badges)
+
+
+PlaylistServiceDep = Annotated[PlaylistService, Depends(get_playlist_service)]
+PlaylistGeneratorDep = Annotated[PlaylistService, Depends(get_playlist_generator)]

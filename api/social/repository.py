@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
 from api.db.models import Follow, Playlist, PlaylistLike, PlaylistSave, PlaylistTrack, User
+from api.social.schemas import FeedSort
 
 Edge = type[PlaylistLike] | type[PlaylistSave]
 
@@ -102,7 +103,7 @@ class SocialRepository:
         # the page's rows only: track counts are added per page by `_rows`, likes come from `like_count`
         return select(Playlist).options(defer(Playlist.embedding), defer(Playlist.recipe))
 
-    def public_feed(self, sort: Literal["recent", "liked"], limit: int, offset: int) -> list[tuple[Playlist, int, int]]:
+    def public_feed(self, sort: FeedSort, limit: int, offset: int) -> list[tuple[Playlist, int, int]]:
         """Public playlists, newest or most liked first."""
         stmt = self._summaries().where(Playlist.visibility == "public")
         if sort == "liked":

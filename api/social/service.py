@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
 import structlog
+from fastapi import Depends
 
-from api.badges.repository import BadgeRepository
-from api.badges.service import BadgeService
+from api.badges.service import BadgeService, BadgeServiceDep
+from api.common import Page
 from api.db.models import PlaylistLike, PlaylistSave, User
+from api.deps import OptionalIndexDep, SessionDep
 from api.errors import NotFound, Unprocessable
 from api.playlists.recommend import unit_mean
-from api.playlists.repository import PlaylistRepository
 from api.playlists.schemas import PlaylistSummary
-from api.playlists.service import PlaylistService, summary
+from api.playlists.service import PlaylistService, PlaylistServiceDep, summary
+from api.playlists.taste import TasteMatrix, TasteRepository
 from api.social.repository import Edge, SocialRepository
-from api.social.taste import TasteMatrix, TasteRepository
+from api.social.schemas import FeedSort, SimilarListener
 from api.users.repository import UserRepository
-from api.users.schemas import PublicProfile, SimilarListener
+from api.users.schemas import PublicProfile
 from api.users.service import public_profile
 from indexing.milvus_index import TrackIndex
 
@@ -28,11 +30,21 @@ log = structlog.get_logger("museed.social")
 class SocialService:
     """Likes, saves, follows and feeds."""
 
-    def __init__(self, repo: SocialRepository, playlists: PlaylistRepository, users: UserRepository) -> None:
+    def __init__(
+        self,
+        repo: SocialRepository,
+        playlists: PlaylistService,
+        users: UserRepository,
+        badges: BadgeService,
+        tastes: TasteRepository,
+        index: TrackIndex | None,
+    ) -> None:
         self.repo = repo
-        self.playlists = PlaylistService(playlists)
+        self.playlists = playlists
         self.users = users
-        self.badges = BadgeService(BadgeRepository(repo.session))
+        self.badges = badges
+        self.tastes = tastes
+        self.index = index
 
     def _edge(self, model: Edge, user: User, playlist_id: str, on: bool) -> None:
         # only playlists the user can see: no liking someone's private playlist by guessing its id
@@ -68,36 +80,36 @@ class SocialService:
         else:
             self.repo.unfollow(user.id, followee_id)
 
-    def followers(self, user_id: str, limit: int, offset: int) -> list[PublicProfile]:
+    def followers(self, user_id: str, page: Page) -> list[PublicProfile]:
         """Who follows `user_id`."""
         self._user(user_id)
-        return [public_profile(u) for u in self.repo.followers(user_id, limit, offset)]
+        return [public_profile(u) for u in self.repo.followers(user_id, page.limit, page.offset)]
 
-    def following(self, user_id: str, limit: int, offset: int) -> list[PublicProfile]:
+    def following(self, user_id: str, page: Page) -> list[PublicProfile]:
         """Whom `user_id` follows."""
         self._user(user_id)
-        return [public_profile(u) for u in self.repo.following(user_id, limit, offset)]
+        return [public_profile(u) for u in self.repo.following(user_id, page.limit, page.offset)]
 
-    def public_feed(self, sort: Literal["recent", "liked"], limit: int, offset: int) -> list[PlaylistSummary]:
+    def public_feed(self, sort: FeedSort, page: Page) -> list[PlaylistSummary]:
         """Public playlists by recency or likes."""
-        return [summary(*row) for row in self.repo.public_feed(sort, limit, offset)]
+        return [summary(*row) for row in self.repo.public_feed(sort, page.limit, page.offset)]
 
-    def following_feed(self, user: User, limit: int, offset: int) -> list[PlaylistSummary]:
+    def following_feed(self, user: User, page: Page) -> list[PlaylistSummary]:
         """New public playlists of followed users."""
-        return [summary(*row) for row in self.repo.following_feed(user.id, limit, offset)]
+        return [summary(*row) for row in self.repo.following_feed(user.id, page.limit, page.offset)]
 
-    def saved(self, user: User, limit: int, offset: int) -> list[PlaylistSummary]:
+    def saved(self, user: User, page: Page) -> list[PlaylistSummary]:
         """The user's saved playlists that are still visible to them."""
-        return [summary(*row) for row in self.repo.saved(user.id, limit, offset)]
+        return [summary(*row) for row in self.repo.saved(user.id, page.limit, page.offset)]
 
-    def similar_taste(self, user: User, index: TrackIndex | None, limit: int) -> list[SimilarListener]:
+    def similar_taste(self, user: User, limit: int) -> list[SimilarListener]:
         """Listeners whose public playlists sit closest to all of `user`'s playlists in the encoder's space.
 
         A playlist's embedding is the unit mean of its tracks' vectors (stored when it is made or edited; computed
         here when missing and an index is served); a taste is the unit mean of a user's playlist embeddings;
         similarity is their cosine. Only public playlists speak for other people: their tastes are read from
         `user_tastes`, which every playlist write keeps current (one row per listener, not every playlist)."""
-        tastes = TasteRepository(self.repo.session)
+        tastes, index = self.tastes, self.index
         own = self.repo.playlist_embeddings([user.id], public_only=False)
         computed: dict[str, list[float]] = {}
         if index is not None:
@@ -167,3 +179,15 @@ def _nearest(query: np.ndarray, tastes: dict[int, TasteMatrix], except_id: str, 
         candidates = np.flatnonzero(np.isfinite(scores))
     ranked = sorted(((float(scores[i]), group.user_ids[i]) for i in candidates), key=lambda x: (-x[0], x[1]))
     return ranked[:limit]
+
+
+def get_social_service(
+    session: SessionDep, playlists: PlaylistServiceDep, badges: BadgeServiceDep, index: OptionalIndexDep
+) -> SocialService:
+    """The request's social service (with the served index, when there is one, for taste similarity)."""
+    return SocialService(
+        SocialRepository(session), playlists, UserRepository(session), badges, TasteRepository(session), index
+    )
+
+
+SocialServiceDep = Annotated[SocialService, Depends(get_social_service)]

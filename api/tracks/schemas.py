@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from api.playlists.schemas import TrackBrief
+from api.common import PageOut
+
+
+class TrackBrief(BaseModel):
+    """A library track as shown in lists."""
+
+    track_id: int
+    title: str
+    artist_id: int
+    artist: str
+    album: str | None
+    genre_top: str | None
+    duration_seconds: float | None
 
 
 class FacetCount(BaseModel):
@@ -14,13 +26,10 @@ class FacetCount(BaseModel):
     count: int
 
 
-class TrackPage(BaseModel):
+class TrackPage(PageOut[TrackBrief]):
     """One page of a library search, with the total and the genre facet of every match."""
 
     total: int = Field(description="tracks matching the text query and the genre filter")
-    limit: int
-    offset: int
-    items: list[TrackBrief]
     facets: dict[str, list[FacetCount]] = Field(
         description="`genre_top`: counts over the tracks matching the text query, before the genre filter "
         "(so a client can offer the other genres), largest first"

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Path, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, File, Request, Response, UploadFile, status
 
-from api.badges.repository import BadgeRepository
-from api.badges.service import BadgeService
-from api.deps import CurrentUser, SessionDep, SettingsDep
+from api.common import PageDep, UploadId
+from api.deps import CurrentUser, SettingsDep
 from api.errors import PROBLEM_RESPONSE, PayloadTooLarge
 from api.uploads.schemas import UploadOut
-from api.uploads.service import UploadService
+from api.uploads.service import UploadServiceDep
 
 router = APIRouter(prefix="/api/uploads", tags=["uploads"])
-UploadId = Annotated[str, Path(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: PROBLEM_RESPONSE,
     404: PROBLEM_RESPONSE,
@@ -43,7 +41,7 @@ def _read_bounded(file: UploadFile, limit: int) -> bytes:
 def upload(
     request: Request,
     user: CurrentUser,
-    session: SessionDep,
+    uploads: UploadServiceDep,
     settings: SettingsDep,
     file: Annotated[UploadFile, File(description="audio: mp3, ogg, flac, wav, m4a ...")],
 ) -> UploadOut:
@@ -55,24 +53,15 @@ def upload(
     if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + 64 * 1024:
         raise PayloadTooLarge("the request is larger than the upload limit", reason="too_large")
     data = _read_bounded(file, settings.max_upload_bytes)
-    service = UploadService(session, settings, request.app.state.upload_embedder, request.app.state.track_index)
-    out = service.create(user, file.filename or "upload", data)
-    BadgeService(BadgeRepository(session)).evaluate(user.id)
-    return out
+    return uploads.create(user, file.filename or "upload", data)
 
 
 @router.get(
     "", response_model=list[UploadOut], responses={401: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE}, summary="My uploads"
 )
-def my_uploads(
-    user: CurrentUser,
-    session: SessionDep,
-    settings: SettingsDep,
-    limit: int = Query(default=50, ge=1, le=200),
-    offset: int = Query(default=0, ge=0),
-) -> list[UploadOut]:
+def my_uploads(user: CurrentUser, uploads: UploadServiceDep, page: PageDep) -> list[UploadOut]:
     """Your uploads, newest first."""
-    return UploadService(session, settings, None).list(user, limit, offset)
+    return uploads.list(user, page)
 
 
 @router.delete(
@@ -81,7 +70,7 @@ def my_uploads(
     responses={401: PROBLEM_RESPONSE, 404: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE},
     summary="Delete",
 )
-def delete_upload(upload_id: UploadId, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> Response:
+def delete_upload(upload_id: UploadId, user: CurrentUser, uploads: UploadServiceDep) -> Response:
     """Delete one of your uploads and its audio."""
-    UploadService(session, settings, None).delete(upload_id, user)
+    uploads.delete(upload_id, user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -7,26 +7,33 @@ import os
 import threading
 import uuid
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import structlog
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from fastapi import Depends, Request
 
+from api.badges.service import BadgeService, BadgeServiceDep
+from api.common import Page
 from api.db.models import Upload, User
+from api.deps import OptionalIndexDep, SessionDep, SettingsDep
 from api.errors import NotFound, PayloadTooLarge, ServiceUnavailable, Unprocessable
-from api.playlists.recommend import WHY_AXES
+from api.uploads.repository import UploadRepository
 from api.uploads.schemas import UploadOut
 from embedding.audio import AudioError, AudioLimits, load_segments
+from embedding.job import SegmentPolicy
 from indexing.milvus_index import TrackIndex
 from museed.settings import Settings
+from museed.vocab import TAG_AXES
 
 log = structlog.get_logger("museed.uploads")
 #: library tracks that vote on an upload's genre and tags
 ANALYSIS_NEIGHBOURS = 20
 AUDIO_SUFFIXES = {".mp3", ".ogg", ".oga", ".flac", ".wav", ".m4a", ".aac", ".opus", ".aiff", ".aif"}
+#: the tag fields of a search hit that vote, in the public axis order (the same fields "why" names)
+ANALYSIS_FIELDS = tuple(a.milvus_field for a in TAG_AXES)
 
 
 def upload_out(u: Upload) -> UploadOut:
@@ -39,7 +46,7 @@ def analyse(index: TrackIndex, vector: list[float], neighbours: int = ANALYSIS_N
     label among the neighbours that have one, and its share)."""
     hits = index.search(np.asarray(vector, dtype=np.float32), k=neighbours)
     tags: dict[str, dict[str, Any]] = {}
-    for axis in WHY_AXES:
+    for axis in ANALYSIS_FIELDS:
         votes = Counter(str(h.fields[axis]) for h in hits if h.fields.get(axis))
         if votes:
             value, n = votes.most_common(1)[0]
@@ -53,6 +60,11 @@ class UploadEmbedder:
     def __init__(self, encoder: Any, settings: Settings) -> None:
         self.encoder = encoder
         self.settings = settings
+        # the library's segment policy at the encoder's rate, with the upload size limit
+        self.policy = replace(
+            SegmentPolicy.from_settings(settings, sample_rate=encoder.sample_rate),
+            limits=AudioLimits(max_bytes=settings.max_upload_bytes),
+        )
         self._slots = threading.BoundedSemaphore(settings.upload_concurrency)
 
     def embed(self, data: bytes) -> tuple[list[float], float]:
@@ -62,10 +74,10 @@ class UploadEmbedder:
         try:
             audio = load_segments(
                 data,
-                sample_rate=self.encoder.sample_rate,
-                segment_seconds=self.settings.segment_seconds,
-                n_segments=self.settings.segments_per_track,
-                limits=AudioLimits(max_bytes=self.settings.max_upload_bytes),
+                sample_rate=self.policy.sample_rate,
+                segment_seconds=self.policy.segment_seconds,
+                n_segments=self.policy.n_segments,
+                limits=self.policy.limits,
             )
             if audio.duration_seconds > self.settings.max_upload_seconds:
                 raise PayloadTooLarge(
@@ -80,22 +92,25 @@ class UploadEmbedder:
 
 
 class UploadService:
-    """Stores, lists and deletes uploads."""
+    """Stores, lists and deletes uploads; the one place that says whose upload is whose."""
 
     def __init__(
         self,
-        session: Session,
+        repo: UploadRepository,
         settings: Settings,
         embedder: UploadEmbedder | None,
-        index: TrackIndex | None = None,
+        index: TrackIndex | None,
+        badges: BadgeService,
     ) -> None:
-        self.session = session
+        self.repo = repo
         self.settings = settings
         self.embedder = embedder
         self.index = index
+        self.badges = badges
 
     def create(self, owner: User, filename: str, data: bytes) -> UploadOut:
-        """Decode, embed and keep an upload; any failure leaves neither a file nor a row behind."""
+        """Decode, embed and keep an upload (and award the badges it earns); any failure leaves neither a file
+        nor a row behind."""
         if self.embedder is None:
             raise ServiceUnavailable("no audio encoder is loaded in this service; uploads are unavailable")
         suffix = Path(filename).suffix.lower()
@@ -122,47 +137,61 @@ class UploadService:
         tmp.write_bytes(data)
         os.replace(tmp, path)
         try:
-            row = Upload(
-                id=upload_id,
-                owner_id=owner.id,
-                filename=Path(filename).name[:255] or "upload",
-                stored_path=str(path),
-                size_bytes=len(data),
-                duration_seconds=duration,
-                encoder_id=self.embedder.encoder.encoder_id,
-                vector=vector,
-                analysis=analysis,
+            row = self.repo.add(
+                Upload(
+                    id=upload_id,
+                    owner_id=owner.id,
+                    filename=Path(filename).name[:255] or "upload",
+                    stored_path=str(path),
+                    size_bytes=len(data),
+                    duration_seconds=duration,
+                    encoder_id=self.embedder.encoder.encoder_id,
+                    vector=vector,
+                    analysis=analysis,
+                )
             )
-            self.session.add(row)
-            self.session.flush()
         except Exception:
             path.unlink(missing_ok=True)  # the row did not make it: do not leave an orphan file
             raise
         log.info("upload stored", upload_id=upload_id, owner=owner.id, seconds=round(duration, 1))
-        return upload_out(row)
+        out = upload_out(row)
+        self.badges.evaluate(owner.id)
+        return out
 
     def owned(self, upload_id: str, owner: User) -> Upload:
         """An upload of `owner`; 404 for anyone else's (their existence is not revealed)."""
-        row = self.session.get(Upload, upload_id)
+        row = self.repo.get(upload_id)
         if row is None or row.owner_id != owner.id:
             raise NotFound(f"no upload {upload_id!r}")
         return row
 
-    def list(self, owner: User, limit: int, offset: int) -> list[UploadOut]:
+    def list(self, owner: User, page: Page) -> list[UploadOut]:
         """The owner's uploads, newest first."""
-        rows = self.session.scalars(
-            select(Upload)
-            .where(Upload.owner_id == owner.id)
-            .order_by(Upload.created_at.desc(), Upload.id)
-            .limit(limit)
-            .offset(offset)
-        )
-        return [upload_out(u) for u in rows]
+        return [upload_out(u) for u in self.repo.owned_by(owner.id, page.limit, page.offset)]
 
     def delete(self, upload_id: str, owner: User) -> None:
         """Delete the upload and its audio file."""
         row = self.owned(upload_id, owner)
         path = Path(row.stored_path)
-        self.session.delete(row)
-        self.session.flush()
+        self.repo.delete(row)
         path.unlink(missing_ok=True)
+
+
+def get_upload_embedder(request: Request) -> UploadEmbedder | None:
+    """The upload encoder made at start-up (None when uploads are disabled)."""
+    embedder: UploadEmbedder | None = getattr(request.app.state, "upload_embedder", None)
+    return embedder
+
+
+def get_upload_service(
+    session: SessionDep,
+    settings: SettingsDep,
+    embedder: Annotated[UploadEmbedder | None, Depends(get_upload_embedder)],
+    index: OptionalIndexDep,
+    badges: BadgeServiceDep,
+) -> UploadService:
+    """The request's upload service."""
+    return UploadService(UploadRepository(session), settings, embedder, index, badges)
+
+
+UploadServiceDep = Annotated[UploadService, Depends(get_upload_service)]

@@ -6,20 +6,15 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 
-from api.deps import CurrentUser, RateLimiterDep, SessionDep, SettingsDep
-from api.errors import PROBLEM_RESPONSE, NotFound
-from api.users.repository import UserRepository
+from api.deps import CurrentUser
+from api.errors import PROBLEM_RESPONSE
 from api.users.schemas import Login, OwnProfile, ProfileUpdate, PublicProfile, RefreshRequest, SignUp, TokenPair
-from api.users.service import UserService, own_profile, public_profile
+from api.users.service import UserServiceDep, own_profile
 
 auth_router = APIRouter(prefix="/api/auth", tags=["auth"])
 users_router = APIRouter(prefix="/api/users", tags=["users"])
 
 _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE}
-
-
-def _service(session: SessionDep, settings: SettingsDep, limiter: RateLimiterDep) -> UserService:
-    return UserService(UserRepository(session), settings, limiter)
 
 
 @auth_router.post(
@@ -29,9 +24,9 @@ def _service(session: SessionDep, settings: SettingsDep, limiter: RateLimiterDep
     responses={409: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE},
     summary="Create an account",
 )
-def signup(body: SignUp, session: SessionDep, settings: SettingsDep, limiter: RateLimiterDep) -> OwnProfile:
+def signup(body: SignUp, users: UserServiceDep) -> OwnProfile:
     """Create an account (password hashed with Argon2id); sign in with POST /api/auth/login."""
-    return own_profile(_service(session, settings, limiter).sign_up(body))
+    return own_profile(users.sign_up(body))
 
 
 @auth_router.post(
@@ -40,26 +35,24 @@ def signup(body: SignUp, session: SessionDep, settings: SettingsDep, limiter: Ra
     responses={**_AUTH_ERRORS, 429: PROBLEM_RESPONSE},
     summary="Sign in: access + refresh tokens",
 )
-def login(
-    body: Login, request: Request, session: SessionDep, settings: SettingsDep, limiter: RateLimiterDep
-) -> TokenPair:
+def login(body: Login, request: Request, users: UserServiceDep) -> TokenPair:
     """A short-lived access token and a refresh token; repeated failures are throttled (429, Retry-After)."""
     client = request.client.host if request.client else "unknown"
-    return _service(session, settings, limiter).login(body, client)
+    return users.login(body, client)
 
 
 @auth_router.post("/refresh", response_model=TokenPair, responses=_AUTH_ERRORS, summary="Rotate tokens")
-def refresh(body: RefreshRequest, session: SessionDep, settings: SettingsDep, limiter: RateLimiterDep) -> TokenPair:
+def refresh(body: RefreshRequest, users: UserServiceDep) -> TokenPair:
     """New tokens for a refresh token, which is revoked; replaying a revoked one signs the user out everywhere."""
-    return _service(session, settings, limiter).refresh(body.refresh_token)
+    return users.refresh(body.refresh_token)
 
 
 @auth_router.post(
     "/logout", status_code=status.HTTP_204_NO_CONTENT, responses=_AUTH_ERRORS, summary="Sign out (revoke)"
 )
-def logout(body: RefreshRequest, session: SessionDep, settings: SettingsDep, limiter: RateLimiterDep) -> Response:
+def logout(body: RefreshRequest, users: UserServiceDep) -> Response:
     """Revoke the refresh token; access tokens expire on their own within minutes."""
-    _service(session, settings, limiter).logout(body.refresh_token)
+    users.logout(body.refresh_token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -72,11 +65,9 @@ def me(user: CurrentUser) -> OwnProfile:
 @users_router.patch(
     "/me", response_model=OwnProfile, responses=_AUTH_ERRORS, summary="Edit my profile (display name, bio)"
 )
-def update_me(
-    body: ProfileUpdate, user: CurrentUser, session: SessionDep, settings: SettingsDep, limiter: RateLimiterDep
-) -> OwnProfile:
+def update_me(body: ProfileUpdate, user: CurrentUser, users: UserServiceDep) -> OwnProfile:
     """Change display name and/or bio."""
-    return own_profile(_service(session, settings, limiter).update_profile(user, body))
+    return own_profile(users.update_profile(user, body))
 
 
 @users_router.get(
@@ -85,9 +76,7 @@ def update_me(
     responses={404: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE},
     summary="A user's public profile",
 )
-def get_user(user_id: str, session: SessionDep) -> PublicProfile:
+def get_user(user_id: str, users: UserServiceDep) -> PublicProfile:
     """Display name, bio and join date; never the email."""
-    user = UserRepository(session).get(user_id)
-    if user is None:
-        raise NotFound(f"no user {user_id!r}")
-    return public_profile(user)
+    # a plain str (not common.UserId) as always: a malformed id is a 404 here, not a 422
+    return users.profile(user_id)

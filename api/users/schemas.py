@@ -76,14 +76,6 @@ class PublicProfile(BaseModel):
     created_at: datetime
 
 
-class SimilarListener(PublicProfile):
-    """Someone whose public playlists are close to your playlists."""
-
-    similarity: float = Field(description="cosine between the two tastes (unit means of playlist embeddings)")
-    public_playlists: int
-    following: bool = Field(description="whether you already follow them")
-
-
 class OwnProfile(PublicProfile):
     """What a user sees of themselves."""
 

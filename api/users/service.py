@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 import structlog
+from fastapi import Depends
 from sqlalchemy.exc import IntegrityError
 
 from api.db.models import RefreshToken, User
-from api.errors import Conflict, TooManyRequests, Unauthorized, Unprocessable
+from api.deps import RateLimiterDep, SessionDep, SettingsDep
+from api.errors import Conflict, NotFound, TooManyRequests, Unauthorized, Unprocessable
 from api.ratelimit import RateLimiter
 from api.security import (
     TokenError,
@@ -26,6 +29,13 @@ from museed.settings import Settings
 log = structlog.get_logger("museed.users")
 # verified against when the email is unknown, so both failure paths cost one Argon2 verification
 _DUMMY_HASH = hash_password("not-a-real-password-museed")
+
+
+class RefreshTokenReused(Unauthorized):
+    """A rotated refresh token came back: it leaked, so every session of its user ends, and that stays ended
+    although the request fails."""
+
+    keeps_changes = True
 
 
 def own_profile(user: User) -> OwnProfile:
@@ -90,6 +100,13 @@ class UserService:
         record, _ = self._live_refresh(token)
         record.revoked_at = datetime.now(UTC)
 
+    def profile(self, user_id: str) -> PublicProfile:
+        """Anyone's public view of `user_id`; NotFound when there is no such user."""
+        user = self.repo.get(user_id)
+        if user is None:
+            raise NotFound(f"no user {user_id!r}")
+        return public_profile(user)
+
     def update_profile(self, user: User, body: ProfileUpdate) -> User:
         """Change display name and/or bio."""
         if body.display_name is not None:
@@ -113,9 +130,8 @@ class UserService:
         if record.revoked_at is not None:
             # reuse of a rotated token means it leaked: end every session of this user, and keep that
             self.repo.revoke_all(record.user_id, datetime.now(UTC))
-            self.repo.session.commit()
             log.warning("refresh token reuse; all sessions revoked", user_id=record.user_id)
-            raise Unauthorized("this refresh token was already used; all sessions have been signed out")
+            raise RefreshTokenReused("this refresh token was already used; all sessions have been signed out")
         return record, claims
 
     def _issue(self, user_id: str) -> TokenPair:
@@ -127,3 +143,11 @@ class UserService:
             refresh_token=refresh.token,
             expires_in=self.settings.access_token_minutes * 60,
         )
+
+
+def get_user_service(session: SessionDep, settings: SettingsDep, limiter: RateLimiterDep) -> UserService:
+    """The request's account service."""
+    return UserService(UserRepository(session), settings, limiter)
+
+
+UserServiceDep = Annotated[UserService, Depends(get_user_service)]

@@ -1,0 +1,66 @@
+"""What every domain shares and none owns: the id path parameters, the page parameters and the page body.
+
+Imports no domain, so any domain may import it (the domain graph stays acyclic). No `from __future__ import
+annotations` here: FastAPI must see the page bounds in `page_query`'s annotations as objects, not strings."""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, Self, TypeVar
+
+from fastapi import Depends, Path, Query
+from pydantic import BaseModel
+
+#: the shape of every generated id (uuid4 hex): users, playlists, uploads
+HEX_ID_PATTERN = r"^[0-9a-f]{32}$"
+
+
+def _hex_id() -> Any:
+    return Path(min_length=32, max_length=32, pattern=HEX_ID_PATTERN)
+
+
+PlaylistId = Annotated[str, _hex_id()]
+UserId = Annotated[str, _hex_id()]
+UploadId = Annotated[str, _hex_id()]
+
+#: page size when a request does not say
+DEFAULT_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which slice of a list a request asks for: at most `limit` items after skipping `offset`."""
+
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+
+
+def page_query(max_limit: int = 200, max_offset: int | None = None) -> Callable[..., Page]:
+    """The dependency that reads `?limit=&offset=` (bounded as given) into a `Page`."""
+
+    def page(
+        limit: Annotated[int, Query(ge=1, le=max_limit)] = DEFAULT_LIMIT,
+        offset: Annotated[int, Query(ge=0, le=max_offset)] = 0,
+    ) -> Page:
+        return Page(limit=limit, offset=offset)
+
+    return page
+
+
+#: `?limit=` 1..200 (default 50) and `?offset=` >= 0: the bounds of every list but the library search
+PageDep = Annotated[Page, Depends(page_query())]
+
+ItemT = TypeVar("ItemT")
+
+
+class PageOut(BaseModel, Generic[ItemT]):
+    """A page of items with the total they were cut from; domains subclass it (e.g. adding facets)."""
+
+    total: int
+    limit: int
+    offset: int
+    items: list[ItemT]
+
+    @classmethod
+    def of(cls, page: Page, items: Sequence[ItemT], total: int, **extra: Any) -> Self:
+        """The body for `items`, the `page` they fill and the `total` they were cut from."""
+        return cls(total=total, limit=page.limit, offset=page.offset, items=list(items), **extra)

@@ -1,0 +1,156 @@
+"""The MUSEED checkpoint format: a MuQ backbone plus an optional projection head, written by training.
+
+`save_encoder_checkpoint` writes it, `load_checkpoint` (reached through `embedding.encoders.load_encoder(DIR)`)
+reads it back into a `MuQEncoder` whose encoder id and config hash name the fine-tuned weights.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from embedding.base import EncoderError, library_versions
+from embedding.muq_encoder import POOLING, MuQEncoder
+from embedding.weights import file_digest, load_state, read_json, read_weights
+
+CHECKPOINT_FILE = "museed_encoder.json"
+CHECKPOINT_FORMAT = "museed_encoder"
+CHECKPOINT_VERSION = 1
+BACKBONE_WEIGHTS_FILE = "muq.safetensors"
+HEAD_WEIGHTS_FILE = "head.safetensors"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# projection heads (added by fine-tuning; part of the checkpoint format)
+
+
+def build_projection_head(spec: Mapping[str, Any]) -> nn.Module:
+    """A projection head from its checkpoint spec.
+
+    `{"type": "linear", "in_dim": D, "out_dim": E}` or
+    `{"type": "mlp", "in_dim": D, "hidden_dim": H, "out_dim": E, "activation": "gelu" | "relu"}`.
+    """
+    try:
+        kind = spec["type"]
+        in_dim, out_dim = int(spec["in_dim"]), int(spec["out_dim"])
+        if kind == "linear":
+            return nn.Linear(in_dim, out_dim)
+        if kind == "mlp":
+            activation = {"gelu": nn.GELU, "relu": nn.ReLU}[spec.get("activation", "gelu")]
+            hidden = int(spec["hidden_dim"])
+            return nn.Sequential(nn.Linear(in_dim, hidden), activation(), nn.Linear(hidden, out_dim))
+    except (KeyError, TypeError, ValueError) as error:
+        raise EncoderError(f"invalid projection head spec {dict(spec)!r}: {error!r}") from None
+    raise EncoderError(f"unknown projection head type {kind!r} (expected 'linear' or 'mlp')")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the checkpoint directory
+
+
+def load_checkpoint(path: Path, *, device: str | None, batch_size: int, layer: int | None) -> MuQEncoder:
+    """The MUSEED checkpoint directory `path` (see `save_encoder_checkpoint`) as a `MuQEncoder`."""
+    from muq import MuQ, MuQConfig
+
+    meta = read_json(path / CHECKPOINT_FILE)
+    if meta.get("format") != CHECKPOINT_FORMAT or meta.get("format_version") != CHECKPOINT_VERSION:
+        raise EncoderError(
+            f"{path / CHECKPOINT_FILE} is not a {CHECKPOINT_FORMAT} v{CHECKPOINT_VERSION} file "
+            f"(format={meta.get('format')!r}, version={meta.get('format_version')!r})"
+        )
+    if meta.get("backbone") != "muq" or meta.get("pooling", POOLING) != POOLING:
+        raise EncoderError(f"{path}: unsupported backbone/pooling {meta.get('backbone')!r}/{meta.get('pooling')!r}")
+    weights = path / meta.get("weights", BACKBONE_WEIGHTS_FILE)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            model = MuQ(MuQConfig(**meta["muq_config"]))
+        state = read_weights(weights)
+    except EncoderError:
+        raise
+    except Exception as error:
+        raise EncoderError(f"cannot build MuQ from {path / CHECKPOINT_FILE}: {error}") from None
+    load_state(model, state, path, required_prefixes=None)
+    digests = [file_digest(weights)]
+    head, head_spec = None, meta.get("head")
+    if head_spec is not None:
+        head = build_projection_head(head_spec)
+        head_weights = path / meta.get("head_weights", HEAD_WEIGHTS_FILE)
+        load_state(head, read_weights(head_weights), path, required_prefixes=None)
+        digests.append(file_digest(head_weights))
+    base = meta.get("base") or {}
+    return MuQEncoder(
+        model.eval(),
+        source=str(path),
+        layer=meta.get("layer") if layer is None else layer,
+        device=device,
+        batch_size=batch_size,
+        kind="museed-ckpt",
+        weights_fingerprint="sha256:" + "+".join(digests),
+        head=head,
+        head_spec=head_spec,
+        label=f"{path.name}[{base.get('kind', 'unknown')}]",
+        provenance={"base": base, "created_at": meta.get("created_at"), "extra": meta.get("extra", {})},
+    )
+
+
+def save_encoder_checkpoint(encoder: MuQEncoder, path: Path | str, *, extra: Mapping[str, Any] | None = None) -> Path:
+    """Write `encoder` as a MUSEED checkpoint directory that `load_encoder(path)` reads back.
+
+    Layout: `muq.safetensors` (the MuQ state dict), `head.safetensors` (only with a projection head) and
+    `museed_encoder.json`: format, format_version, backbone ("muq"), muq_config, layer, pooling, sample_rate,
+    dim, weights, head (spec or null), head_weights, base (encoder_id, kind, source, config_hash of the
+    encoder it came from), created_at, versions, extra (free-form, e.g. training run metadata). The JSON is
+    written last, so a directory with it is a complete checkpoint.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    _atomic_save(save_file, _cpu_state(encoder.model), path / BACKBONE_WEIGHTS_FILE)
+    if encoder.head is not None:
+        _atomic_save(save_file, _cpu_state(encoder.head), path / HEAD_WEIGHTS_FILE)
+    base = encoder.provenance.get("base")  # a fine-tuned or training encoder knows where it started
+    meta = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        "backbone": "muq",
+        "muq_config": encoder.muq_config,
+        "layer": encoder.layer,
+        "pooling": encoder.pooling,
+        "sample_rate": encoder.sample_rate,
+        "dim": encoder.dim,
+        "weights": BACKBONE_WEIGHTS_FILE,
+        "head": encoder.head_spec,
+        "head_weights": HEAD_WEIGHTS_FILE if encoder.head is not None else None,
+        "base": base
+        or {
+            "encoder_id": encoder.encoder_id,
+            "kind": encoder.kind,
+            "source": encoder.source,
+            "config_hash": encoder.config_hash,
+        },
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "versions": library_versions(),
+        "extra": dict(extra or {}),
+    }
+    tmp = path / (CHECKPOINT_FILE + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path / CHECKPOINT_FILE)
+    return path
+
+
+def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+
+
+def _atomic_save(save_file: Any, state: dict[str, torch.Tensor], target: Path) -> None:
+    tmp = target.with_name(target.name + ".tmp")
+    save_file(state, str(tmp))
+    os.replace(tmp, target)

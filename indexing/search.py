@@ -1,0 +1,291 @@
+"""Serving the Milvus track collection: the serving alias (resolved with a short TTL), the plan of the served
+collection (its tuned nprobe kept in the collection's properties, so it survives an API restart), filtered
+search with a per-artist cap, row lookups and the served identity.
+
+Consistency: serving searches read `Bounded` (a few hundred ms of staleness is harmless for recommendations and
+saves waiting for the newest timestamp).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pymilvus import MilvusClient
+from pymilvus.client.types import LoadState
+
+from indexing.filters import FilterError, SearchFilters, build_filter, filtered_nprobe
+from indexing.plan import IndexPlan, default_plan_nprobe
+from indexing.schema import PLAN_PROPERTY, SCALAR_FIELDS, TAG_VOCAB
+from museed.errors import PipelineError
+
+#: Milvus' largest topk (limit + offset) per search
+MAX_TOPK = 16384
+#: how long a looked-up alias target is trusted before asking Milvus again
+ALIAS_TTL_SECONDS = 2.0
+#: track ids per lookup query (keeps the `in [...]` expression well under Milvus' expression limits)
+LOOKUP_BATCH = 1000
+#: serving reads tolerate a bounded staleness (no wait for the newest timestamp)
+SERVING_CONSISTENCY = "Bounded"
+
+
+class VectorIndexError(PipelineError, RuntimeError):
+    """The vector index is missing, unreachable or inconsistent."""
+
+
+@dataclass
+class SearchHit:
+    """One search result: a track, its similarity (inner product of unit vectors) and its scalar fields."""
+
+    track_id: int
+    score: float
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+class ServingIndex:
+    """The serving view of the Milvus track collection (an alias over versioned collections); building lives in
+    `indexing.build.TrackIndex`."""
+
+    def __init__(self, uri: str, alias: str = "tracks", token: str | None = None) -> None:
+        self.uri = uri
+        self.alias = alias
+        self.client = MilvusClient(uri=uri, token=token or "")
+        self.is_lite = not uri.startswith(("http://", "https://", "tcp://", "grpc://"))
+        self._plans: dict[str, IndexPlan] = {}  # per collection: a collection's index never changes
+        self._counts: dict[tuple[str, str], int] = {}  # (collection, filter) -> matching rows
+        self._identities: dict[str, dict[str, Any]] = {}  # collection -> its stored plan (vector set, encoder)
+        self._alias_seen: tuple[str | None, float] | None = None  # (collection, monotonic time looked up)
+
+    @property
+    def engine(self) -> str:
+        """ "milvus-lite" or "milvus-server"."""
+        return "milvus-lite" if self.is_lite else "milvus-server"
+
+    def close(self) -> None:
+        """Release the client connection."""
+        self.client.close()
+
+    def ensure_loaded(self) -> str | None:
+        """Load the served collection into memory unless it already is; returns its name (None before the
+        first build). Milvus Lite starts every process with its collections released, and a server restart or
+        an operator's `release` does the same: searches would fail until this runs."""
+        name = self.current_collection()
+        if name is None:
+            return None
+        state = self.client.get_load_state(collection_name=name).get("state")
+        if str(state) != str(LoadState.Loaded):
+            self.client.load_collection(collection_name=name)
+        return name
+
+    def current_collection(self, fresh: bool = False) -> str | None:
+        """The collection the serving alias points at (None before the first build). Serving reads may see a
+        swap made by another process up to `ALIAS_TTL_SECONDS` late (searches themselves go through the alias,
+        and a replaced collection lives on for its grace period); `fresh` asks Milvus now."""
+        seen = self._alias_seen
+        if not fresh and seen is not None and time.monotonic() - seen[1] < ALIAS_TTL_SECONDS:
+            return seen[0]
+        # list first: describe_alias on a missing alias raises and logs an RPC error on the server
+        if self.alias not in (self.client.list_aliases().get("aliases") or []):
+            name = None
+        else:
+            info = self.client.describe_alias(alias=self.alias)
+            name = str(info.get("collection_name")) if info else None
+        self._alias_seen = (name, time.monotonic())
+        return name
+
+    def stored_plan(self, name: str) -> dict[str, Any]:
+        """The plan JSON saved in collection `name`'s properties ({} when absent)."""
+        props = self.client.describe_collection(name).get("properties") or {}
+        raw = props.get(PLAN_PROPERTY)
+        try:
+            return dict(json.loads(raw)) if raw else {}
+        except json.JSONDecodeError:
+            return {}
+
+    def current_plan(self) -> IndexPlan:
+        """The plan of the served collection: the built index as Milvus describes it, with the tuned nprobe
+        stored in the collection's properties (a default nprobe for collections built without one)."""
+        name = self.current_collection()
+        if name is None:
+            raise VectorIndexError(f"no collection behind alias {self.alias!r}: run `museed index` first")
+        if name in self._plans:
+            return self._plans[name]
+        desc = self.client.describe_index(collection_name=name, index_name="vector")
+        params = desc.get("params") or {}
+        if isinstance(params, str):
+            params = json.loads(params)
+        nlist = int(params.get("nlist", desc.get("nlist", 1)))
+        stored = self.stored_plan(name)
+        plan = IndexPlan(
+            index_type=str(desc.get("index_type", "FLAT")),
+            metric=str(desc.get("metric_type", "IP")),
+            nlist=nlist,
+            nprobe=int(stored.get("nprobe") or default_plan_nprobe(nlist)),
+            m=int(params["m"]) if "m" in params else (int(desc["m"]) if "m" in desc else None),
+            nbits=int(params["nbits"]) if "nbits" in params else (int(desc["nbits"]) if "nbits" in desc else None),
+            substitute_for=stored.get("substitute_for"),
+        )
+        self._plans[name] = plan
+        return plan
+
+    def count(self) -> int:
+        """Rows in the served collection."""
+        name = self.current_collection()
+        return int(self.client.get_collection_stats(name)["row_count"]) if name else 0
+
+    # ---- serving --------------------------------------------------------------------------------
+    def search(
+        self,
+        vector: np.ndarray,
+        k: int,
+        genre: str | None = None,
+        exclude_ids: Sequence[int] = (),
+        plan: IndexPlan | None = None,
+        *,
+        filters: SearchFilters | None = None,
+        max_per_artist: int | None = None,
+        consistency_level: str = SERVING_CONSISTENCY,
+    ) -> list[SearchHit]:
+        """Top-`k` tracks by inner product with `vector` (unit vectors: cosine), restricted by `genre` / `filters`,
+        without `exclude_ids`, and with at most `max_per_artist` tracks per artist.
+
+        The cap is applied exactly even when the filter is very selective: artists that reached the cap are
+        excluded in the next round and the search repeats until `k` tracks are found or the candidates run out.
+
+        A filter that keeps a share s of the rows probes nprobe / s lists, and all of them once that passes
+        half (`filtered_nprobe`): the matches near the query are then about as many as an unfiltered search
+        sees, and a rare genre far from the seed is still found (with the tuned nprobe alone its tracks sit in
+        lists the probe never reaches).
+        """
+        filters = filters or SearchFilters()
+        if genre is not None and filters.genre is not None and genre != filters.genre:
+            raise FilterError(f"two different genres asked for: {genre!r} and {filters.genre!r}")
+        if max_per_artist is not None and max_per_artist < 1:
+            raise FilterError("max_per_artist must be at least 1")
+        if k < 1:
+            return []
+        tags = filters.tags()
+        plan = plan or self.current_plan()
+        query = [np.asarray(vector, dtype=np.float32).tolist()]
+        chosen: list[SearchHit] = []
+        per_artist: dict[int, int] = {}
+        excluded = [int(t) for t in exclude_ids]
+        capped: list[int] = []
+        cap = max_per_artist or 0
+        probe = plan
+        scope = build_filter(genre=genre or filters.genre, equals=tags, genre_id=filters.genre_id)
+        if scope and plan.probes_some_lists:
+            matching = self.count_matching(scope)
+            if matching == 0:
+                return []
+            share = matching / max(1, self.count_matching(""))
+            probe = dataclasses.replace(plan, nprobe=filtered_nprobe(plan.nprobe, plan.nlist, share))
+        while len(chosen) < k:
+            need = k - len(chosen)
+            # with a cap, over-fetch so one round usually suffices; the rounds below handle the rest
+            limit = min(MAX_TOPK, need if max_per_artist is None else need * 4)
+            expr = build_filter(
+                genre=genre or filters.genre,
+                exclude_ids=excluded,
+                equals=tags,
+                genre_id=filters.genre_id,
+                exclude_artists=capped,
+            )
+            res = self.client.search(
+                collection_name=self.alias,
+                data=query,
+                limit=limit,
+                anns_field="vector",
+                filter=expr,
+                search_params=probe.search_params(),
+                output_fields=["track_id", *SCALAR_FIELDS],
+                consistency_level=consistency_level,
+            )[0]
+            for h in res:
+                hit = SearchHit(track_id=hit_id(h), score=float(h["distance"]), fields=dict(h.get("entity") or {}))
+                excluded.append(hit.track_id)
+                artist = int(hit.fields.get("artist_id", -1))
+                capping = cap > 0 and artist >= 0  # unknown artists (-1) are not one artist
+                if capping and per_artist.get(artist, 0) >= cap:
+                    if artist not in capped:
+                        capped.append(artist)
+                    continue
+                if len(chosen) < k:
+                    chosen.append(hit)
+                    per_artist[artist] = per_artist.get(artist, 0) + 1
+                    if capping and per_artist[artist] >= cap and artist not in capped:
+                        capped.append(artist)
+            if len(res) < limit and probe.probes_some_lists:
+                # a selective filter can leave the probed lists short of matches while other lists hold more:
+                # widen the probe (4x per round, up to every list) before concluding the candidates ran out
+                probe = probe.wider()
+                continue
+            if len(res) < limit or max_per_artist is None:
+                break  # the candidates ran out (or no cap: one exact-size round is the answer)
+        chosen.sort(key=lambda h: h.score, reverse=True)
+        return chosen
+
+    def count_matching(self, expr: str) -> int:
+        """Rows of the served collection matching a filter expression (cached per collection: a collection
+        never changes once it serves)."""
+        name = self.current_collection()
+        key = (name or "", expr)
+        if key not in self._counts:
+            rows = self.client.query(collection_name=self.alias, filter=expr, output_fields=["count(*)"])
+            self._counts[key] = int(rows[0]["count(*)"]) if rows else 0
+        return self._counts[key]
+
+    def get_vectors(self, track_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """Stored vectors of `track_ids` (those not in the index are absent from the result)."""
+        return {t: row["vector"] for t, row in self.get_rows(track_ids, fields=("vector",)).items()}
+
+    def get_rows(
+        self, track_ids: Sequence[int], fields: Sequence[str] = ("vector", *SCALAR_FIELDS)
+    ) -> dict[int, dict[str, Any]]:
+        """Stored `fields` of `track_ids` (vector as a float32 array; empty tags as None); tracks that are not
+        in the index are absent from the result."""
+        ids = sorted({int(t) for t in track_ids})
+        out: dict[int, dict[str, Any]] = {}
+        for start in range(0, len(ids), LOOKUP_BATCH):
+            chunk = ids[start : start + LOOKUP_BATCH]
+            rows = self.client.query(
+                collection_name=self.alias,
+                filter=f"track_id in [{', '.join(str(t) for t in chunk)}]",
+                output_fields=["track_id", *fields],
+            )
+            for r in rows:
+                row = {f: r.get(f) for f in fields}
+                if "vector" in row:
+                    row["vector"] = np.asarray(r["vector"], dtype=np.float32)
+                for name in TAG_VOCAB:
+                    if name in row and not row[name]:
+                        row[name] = None
+                out[int(r["track_id"])] = row
+        return out
+
+    def served_identity(self) -> dict[str, Any]:
+        """What the served collection was built from: collection name, vector-set id and encoder id (None
+        when the collection predates these properties)."""
+        name = self.current_collection()
+        if name is not None and name not in self._identities:
+            self._identities[name] = self.stored_plan(name)  # written at build, never changed afterwards
+        stored = self._identities.get(name, {}) if name else {}
+        return {
+            "collection": name,
+            "vector_set_id": stored.get("vector_set_id"),
+            "encoder_id": stored.get("encoder_id"),
+        }
+
+
+def hit_id(hit: dict[str, Any]) -> int:
+    """The primary key of a search hit (Milvus Lite names it after the field, the server calls it `id`)."""
+    if "track_id" in hit:
+        return int(hit["track_id"])
+    if "id" in hit:
+        return int(hit["id"])
+    return int(hit["entity"]["track_id"])

@@ -1,0 +1,135 @@
+"""Fine-tuning on the synthetic corpus: learning, run-dir contents, resume, and export to `load_encoder`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from embedding.audio import load_segments
+from embedding.encoders import MUQ_SAMPLE_RATE, load_encoder
+from orchestration.cli import app
+from training.config import TrainConfig, TrainError
+from training.data import crop
+from training.model import triplet_terms
+
+CONFIG = Path(__file__).resolve().parents[2] / "training" / "configs" / "small_cpu.yml"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """96 synthetic tracks x 4 s and 600 triplets built by the CLI from the ground-truth tags."""
+    from synth import synthesize_corpus
+
+    root = tmp_path_factory.mktemp("ft")
+    fma = root / "fma"
+    synthesize_corpus(fma, tracks=96, seconds=4.0, seed=0, workers=1)
+    triplets = root / "triplets.parquet"
+    tags = fma / "synth_ground_truth.csv"
+    args = ["triplets", "--fma", str(fma), "--tags", str(tags), "--out", str(triplets), "--n", "600", "--seed", "0"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return fma, triplets
+
+
+def test_triplet_terms_and_semihard_mining() -> None:
+    a = torch.tensor([[1.0, 0.0]])
+    p = torch.tensor([[0.8, 0.6]])  # d_ap = 0.2
+    n = torch.tensor([[0.0, 1.0]])  # d_an = 1.0
+    loss, d_ap, d_an = triplet_terms(a, p, n, margin=0.2)
+    assert float(loss) == 0 and float(d_ap) == pytest.approx(0.2) and float(d_an) == pytest.approx(1.0)
+    extra = torch.tensor([[0.6, 0.8], [1.0, 0.0]])  # d = 0.4 (semi-hard) and 0 (closer than the positive)
+    loss, _, d_an = triplet_terms(a, p, n, 0.3, extra_negatives=extra, extra_mask=torch.tensor([[True, True]]))
+    assert float(d_an) == pytest.approx(0.4) and float(loss) == pytest.approx(0.1)
+
+
+def test_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(TrainError, match="unknown config keys"):
+        TrainConfig.from_file(CONFIG, {"learning_rate": 1})
+    with pytest.raises(TrainError, match="unfreeze"):
+        TrainConfig.from_file(CONFIG, {"unfreeze": "top:0"})
+    assert TrainConfig.from_file(CONFIG, {"unfreeze": "top:2"}).unfreeze == "top:2"
+
+
+def test_training_improves_validation_and_exports_the_encoder(corpus: tuple[Path, Path], tmp_path: Path) -> None:
+    fma, triplets = corpus
+    run = tmp_path / "run"
+    args = ["train", "--fma", str(fma), "--triplets", str(triplets), "--out", str(run), "--config", str(CONFIG)]
+    first = CliRunner().invoke(app, [*args, "--epochs", "1"])
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(app, [*args, "--epochs", "1"])
+    assert again.exit_code == 2 and "--resume" in again.output
+    resumed = CliRunner().invoke(app, [*args, "--epochs", "3", "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+
+    val = pd.read_csv(run / "val_metrics.csv")
+    assert list(val["epoch"]) == [0, 1, 2, 3]
+    before, best = val.iloc[0], val.iloc[1:].sort_values("val/triplet_acc").iloc[-1]
+    # the learning claim: lower validation loss and higher validation accuracy than the untrained model
+    assert best["val/triplet_loss"] < before["val/triplet_loss"]
+    assert best["val/triplet_acc"] > before["val/triplet_acc"] + 0.1
+    assert best["val/triplet_acc"] > before["val_backbone/triplet_acc"]
+    steps = pd.read_csv(run / "steps.csv")
+    assert list(steps["step"]) == list(range(1, len(steps) + 1)) and steps["epoch"].max() == 3
+    for name in ("config.yml", "config.json", "run.json", "curves.png", "summary.json"):
+        assert (run / name).is_file(), name
+    assert json.loads((run / "run.json").read_text())["seed"] == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["after"]["val/triplet_acc"] == pytest.approx(best["val/triplet_acc"])
+
+    # the exported encoder reproduces the trained model's validation vectors through the embedding path
+    encoder = load_encoder(str(run / "encoder"))
+    assert encoder.kind == "museed-ckpt" and encoder.dim == 128 and encoder.head is not None
+    # the checkpoint names the encoder training started from (the config's), not the headed copy
+    started_from = load_encoder(TrainConfig.from_file(CONFIG).encoder)
+    assert encoder.provenance["base"]["encoder_id"] == started_from.encoder_id
+    config = TrainConfig.from_file(CONFIG)
+    rows = pd.read_parquet(triplets).query("split == 'validation'")
+    catalog_paths = {int(p.stem): p for p in (fma / "fma_full").rglob("*.mp3")}
+    ids = sorted(set(rows[["anchor", "positive", "negative"]].to_numpy().ravel().tolist()))
+    samples = int(config.crop_seconds * MUQ_SAMPLE_RATE)
+    clips = [
+        crop(load_segments(catalog_paths[t], MUQ_SAMPLE_RATE, config.cache_seconds, 1).segments[0], samples, None)
+        for t in ids
+    ]
+    vectors = encoder.embed_tracks([c[None, :] for c in clips])
+    where = {t: i for i, t in enumerate(ids)}
+    a, p, n = (vectors[[where[int(t)] for t in rows[c]]] for c in ("anchor", "positive", "negative"))
+    acc = float(np.mean((1 - (a * p).sum(1)) < (1 - (a * n).sum(1))))
+    assert acc == pytest.approx(best["val/triplet_acc"], abs=1e-9)
+
+
+def test_audio_decoded_on_the_fly_matches_the_cache(corpus: tuple[Path, Path]) -> None:
+    from museed.catalog import load_catalog
+    from training.data import load_triplet_data
+
+    fma, triplets = corpus
+    paths = load_catalog(fma, scan_unlisted=False).audio_paths()
+    first_anchor = int(pd.read_parquet(triplets).query("split == 'training'")["anchor"].iloc[0])
+    paths[first_anchor] = None  # a track without audio: its triplets are dropped and counted
+    config = TrainConfig.from_file(CONFIG, {"max_train_triplets": 40, "max_val_triplets": 10})
+    cached = load_triplet_data(triplets, paths, config)
+    lazy = load_triplet_data(triplets, paths, TrainConfig.from_file(CONFIG, config.to_dict() | {"cache_audio": False}))
+    assert lazy.audio == {} and lazy.track_ids == cached.track_ids
+    assert lazy.dropped == cached.dropped and cached.dropped["training"] >= 1
+    assert len(lazy.train) == len(cached.train) == 40 - cached.dropped["training"]
+    track = cached.track_ids[0]
+    assert np.array_equal(lazy.clip(track), cached.clip(track))
+
+
+@pytest.mark.slow
+def test_fine_tuning_the_backbone_top_layer_learns(corpus: tuple[Path, Path], tmp_path: Path) -> None:
+    """Unfrozen top conformer layer + final norm; audio decoded per batch (no audio or feature cache); ~3 min."""
+    from orchestration.stages import run_train
+
+    fma, triplets = corpus
+    overrides = {"unfreeze": "top:1", "epochs": 2, "max_train_triplets": 96, "batch_size": 8, "cache_audio": False}
+    report = run_train(fma, triplets, tmp_path / "run", CONFIG, overrides=overrides)
+    assert report.after["val/triplet_loss"] < report.before["val/triplet_loss"]
+    assert report.after["val/triplet_acc"] > report.before["val/triplet_acc"]
+    assert load_encoder(str(report.encoder_dir)).head is not None

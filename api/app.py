@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from prometheus_fastapi_instrumentator import Instrumentator
 from sqlalchemy import text
 
+from api.admission import AdmissionControl
 from api.badges.endpoints import router as badges_router
 from api.db.session import session_factory
 from api.errors import PROBLEM_JSON, VALIDATION_PROBLEM_RESPONSE, install_error_handlers
@@ -137,6 +138,8 @@ def create_app(
     )
     install_error_handlers(app)
     _document_problems(app)
+    # outermost: an overloaded process refuses at once instead of queueing requests into timeouts
+    app.add_middleware(AdmissionControl, limit=settings.max_in_flight, wait_seconds=settings.admission_wait_seconds)
     Instrumentator().instrument(app).expose(app, endpoint="/metrics", include_in_schema=False)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")

@@ -8,6 +8,8 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -63,6 +65,10 @@ class Unprocessable(MuseedError):
 
 class ServiceUnavailable(MuseedError):
     status, title, type_slug = 503, "Service unavailable", "unavailable"
+
+
+#: what a client is told to wait after the database was busy or unreachable
+DATABASE_RETRY_AFTER_SECONDS = 2
 
 
 def problem(request: Request, status: int, title: str, detail: str, slug: str, **extra: Any) -> JSONResponse:
@@ -147,6 +153,25 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem(request, exc.status_code, str(exc.detail), str(exc.detail), "http")
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(SQLAlchemyTimeoutError)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        # a busy SQLite (lock wait expired), an unreachable PostgreSQL or an exhausted pool: the dependency
+        # failed, not the request; other DBAPI errors (a broken constraint) are bugs and stay 500s
+        if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError | InterfaceError):
+            return await _unexpected(request, exc)
+        log.warning("database unavailable", path=request.url.path, error=str(exc).splitlines()[0][:200])
+        resp = problem(
+            request,
+            503,
+            "Service unavailable",
+            "the database is busy or unreachable; retry shortly",
+            "unavailable",
+            reason="database_unavailable",
+        )
+        resp.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return resp
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

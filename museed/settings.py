@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     upload_concurrency: int = 2
     upload_wait_seconds: float = 10.0
 
+    # admission control per API process: requests served at once; the next wait this long for a slot, then 503
+    max_in_flight: int = 32
+    admission_wait_seconds: float = 1.0
+
     secret_key: SecretStr = SecretStr(_PLACEHOLDER_SECRET)
     access_token_minutes: int = 15
     refresh_token_days: int = 30

@@ -24,6 +24,7 @@ from typer.core import TyperGroup
 
 from museed.errors import PipelineError
 from museed.settings import get_settings
+from orchestration.loadtest import loadtest_command
 
 console = Console(stderr=True)
 
@@ -397,6 +398,9 @@ def demo(
     if serve_after:
         console.print(f"serving the API on http://127.0.0.1:{port}  (docs: /docs; Ctrl-C to stop)")
         serve(host="127.0.0.1", port=port, workers=1)
+
+
+app.command("loadtest")(loadtest_command)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,19 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from sqlalchemy import text
 
 from api.admission import AdmissionControl
+from api.b2b.endpoints import admin_router as b2b_admin_router
+from api.b2b.endpoints import router as b2b_router
+from api.b2b.limits import B2BLimiter
 from api.badges.endpoints import router as badges_router
 from api.db.session import session_factory
-from api.errors import PROBLEM_JSON, VALIDATION_PROBLEM_RESPONSE, install_error_handlers
+from api.deps import OPTIONAL_BEARER
+from api.errors import (
+    PROBLEM_JSON,
+    PROBLEM_RESPONSE,
+    UNAVAILABLE_PROBLEM_RESPONSE,
+    VALIDATION_PROBLEM_RESPONSE,
+    install_error_handlers,
+)
 from api.playlists.endpoints import router as playlists_router
 from api.ratelimit import RateLimiter
 from api.social.endpoints import router as social_router
@@ -72,19 +82,37 @@ def _same_vector_set(served: dict[str, Any], expected: str) -> bool:
 
 
 def _document_problems(app: FastAPI) -> None:
-    """Make the OpenAPI document say what the error handlers send: validation errors (422) are problem+json
-    (with an `errors` list), not FastAPI's default JSON body."""
+    """Make the OpenAPI document say what the error handlers and middleware send, derived here once for every
+    route: validation errors (422) are problem+json (with an `errors` list), not FastAPI's default JSON body; a
+    route that reads a bearer token can answer 401; one with a path id can answer 404; every route but the
+    liveness probe can answer 503 + `Retry-After` (admission control, an unreachable database or vector index).
+    Statuses a route's service raises beyond these (403, 409, 413, 429) are listed on the route itself."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         schema = build()
-        for item in schema.get("paths", {}).values():
+        schemes = schema.get("components", {}).get("securitySchemes", {})
+        if schemes.pop(OPTIONAL_BEARER, None) is not None:
+            schemes.setdefault("HTTPBearer", {"type": "http", "scheme": "bearer"})
+        for path, item in schema.get("paths", {}).items():
             for op in item.values():
-                response = op.get("responses", {}).get("422")
+                if {OPTIONAL_BEARER: []} in op.get("security", []):
+                    # the viewer's token: read when sent (and then it must be valid), never required
+                    op["security"] = [{"HTTPBearer": []}, {}]
+                responses = op.setdefault("responses", {})
+                response = responses.get("422")
                 if response is not None and PROBLEM_JSON not in response.get("content", {}):
-                    op["responses"]["422"] = VALIDATION_PROBLEM_RESPONSE
+                    responses["422"] = VALIDATION_PROBLEM_RESPONSE
+                if "security" in op:
+                    responses.setdefault("401", PROBLEM_RESPONSE)
+                if "{" in path:
+                    responses.setdefault("404", PROBLEM_RESPONSE)
+                if path != "/healthz":
+                    unavailable = responses.setdefault("503", UNAVAILABLE_PROBLEM_RESPONSE)
+                    if PROBLEM_JSON in unavailable.get("content", {}) and "headers" not in unavailable:
+                        responses["503"] = {**unavailable, "headers": UNAVAILABLE_PROBLEM_RESPONSE["headers"]}
         app.openapi_schema = schema
         return schema
 
@@ -103,6 +131,7 @@ def create_app(
         app.state.settings = settings
         app.state.session_factory = session_factory(settings.sqlalchemy_url)
         app.state.rate_limiter = RateLimiter(settings)
+        app.state.b2b_limiter = B2BLimiter(settings)
         owned = None
         if track_index is not None:
             app.state.track_index = track_index
@@ -112,6 +141,7 @@ def create_app(
                     settings.milvus_target,
                     alias=settings.milvus_alias,
                     token=settings.milvus_token.get_secret_value() if settings.milvus_token else None,
+                    timeout=settings.milvus_timeout_seconds,
                 )
                 app.state.track_index = owned
             except Exception as exc:  # the API still serves catalog reads; /readyz reports the problem
@@ -171,7 +201,7 @@ def create_app(
                 collection = index.current_collection()
                 if collection is None:
                     ok, checks["vector_index"] = False, "no collection behind the alias: run `museed index`"
-                elif str(index.client.get_load_state(collection_name=collection).get("state")) != "Loaded":
+                elif index.load_state(collection) != "Loaded":
                     ok, checks["vector_index"] = False, f"collection {collection} is not loaded"
                 else:
                     plan = index.current_plan()
@@ -201,4 +231,6 @@ def create_app(
     app.include_router(social_router)
     app.include_router(badges_router)
     app.include_router(uploads_router)
+    app.include_router(b2b_router)
+    app.include_router(b2b_admin_router)
     return app

@@ -18,12 +18,28 @@ def _hex_id() -> Any:
     return Path(min_length=32, max_length=32, pattern=HEX_ID_PATTERN)
 
 
+#: the largest library track id: tracks.track_id is a 32-bit INTEGER on PostgreSQL (and must fit SQLite's 64)
+MAX_TRACK_ID = 2**31 - 1
+
+#: a library track id in a path (larger ones name nothing: 422, never an integer overflow in the database)
+TrackId = Annotated[int, Path(ge=1, le=MAX_TRACK_ID)]
 PlaylistId = Annotated[str, _hex_id()]
 UserId = Annotated[str, _hex_id()]
 UploadId = Annotated[str, _hex_id()]
 
 #: page size when a request does not say
 DEFAULT_LIMIT = 50
+#: the largest offset any list takes (a 64-bit SQLite integer or PostgreSQL bigint holds it; larger is nonsense)
+MAX_OFFSET = 2**31 - 1
+
+
+def distinct_track_ids(ids: list[int]) -> list[int]:
+    """The seed-list rule of every request that takes library tracks: positive ids, none repeated."""
+    if len(set(ids)) != len(ids):
+        raise ValueError("seed_track_ids must not repeat a track")
+    if any(t <= 0 for t in ids):
+        raise ValueError("track ids are positive integers")
+    return ids
 
 
 @dataclass(frozen=True)
@@ -39,14 +55,14 @@ def page_query(max_limit: int = 200, max_offset: int | None = None) -> Callable[
 
     def page(
         limit: Annotated[int, Query(ge=1, le=max_limit)] = DEFAULT_LIMIT,
-        offset: Annotated[int, Query(ge=0, le=max_offset)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET if max_offset is None else max_offset)] = 0,
     ) -> Page:
         return Page(limit=limit, offset=offset)
 
     return page
 
 
-#: `?limit=` 1..200 (default 50) and `?offset=` >= 0: the bounds of every list but the library search
+#: `?limit=` 1..200 (default 50) and `?offset=` 0..MAX_OFFSET: the bounds of every list but the library search
 PageDep = Annotated[Page, Depends(page_query())]
 
 ItemT = TypeVar("ItemT")

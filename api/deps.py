@@ -22,6 +22,11 @@ from indexing.milvus_index import TrackIndex
 from museed.settings import Settings
 
 bearer_scheme = HTTPBearer(auto_error=False, description="access token from POST /api/auth/login")
+#: the same bearer token where it is optional (public reads): its own name lets the OpenAPI document say so
+OPTIONAL_BEARER = "OptionalHTTPBearer"
+optional_bearer_scheme = HTTPBearer(
+    auto_error=False, scheme_name=OPTIONAL_BEARER, description="access token, when signed in (optional)"
+)
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -84,7 +89,7 @@ def get_current_user(
 def get_optional_user(
     request: Request,
     session: Annotated[Session, Depends(get_db)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(optional_bearer_scheme)],
 ) -> User | None:
     """The signed-in user when a bearer token is sent, else None (anonymous readers see public things); a token
     that is sent must be valid (401 otherwise)."""

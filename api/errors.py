@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import structlog
@@ -11,6 +12,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from indexing.search import VectorIndexError
 
 PROBLEM_JSON = "application/problem+json"
 log = structlog.get_logger("museed.api")
@@ -69,6 +72,8 @@ class ServiceUnavailable(MuseedError):
 
 #: what a client is told to wait after the database was busy or unreachable
 DATABASE_RETRY_AFTER_SECONDS = 2
+#: what a client is told to wait after the vector index (Milvus) was unreachable or not ready
+VECTOR_INDEX_RETRY_AFTER_SECONDS = 2
 
 
 def problem(request: Request, status: int, title: str, detail: str, slug: str, **extra: Any) -> JSONResponse:
@@ -104,6 +109,15 @@ PROBLEM_RESPONSE: dict[str, Any] = {
 }
 
 
+#: a dependency is missing or the process is at capacity: problem+json with a `Retry-After` header
+UNAVAILABLE_PROBLEM_RESPONSE: dict[str, Any] = {
+    **PROBLEM_RESPONSE,
+    "description": "Unavailable (overloaded, or the database or vector index unreachable): problem details "
+    "(RFC 9457); retry after `Retry-After` seconds",
+    "headers": {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}},
+}
+
+
 #: what a 422 from request validation looks like: a problem with the failing fields listed
 VALIDATION_PROBLEM_RESPONSE: dict[str, Any] = {
     "description": "Invalid request: problem details (RFC 9457) listing each failing field in `errors`",
@@ -131,6 +145,17 @@ VALIDATION_PROBLEM_RESPONSE: dict[str, Any] = {
 }
 
 
+def _documented_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI document lists for the request's path (its most literal matching template)."""
+    paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
+    path = request.url.path
+    matches = [t for t in paths if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", t), path)]
+    if not matches:
+        return []
+    template = min(matches, key=lambda t: t.count("{"))
+    return sorted(m.upper() for m in paths[template])
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route domain errors, HTTP errors, validation errors and unexpected exceptions through problem+json."""
 
@@ -152,7 +177,19 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(request, exc.status_code, str(exc.detail), str(exc.detail), "http")
+        if exc.status_code == 400:
+            # a body the framework cannot parse (bytes that are not UTF-8 JSON, a broken multipart form) is a
+            # validation error like any other: one status (422) for every malformed request
+            msg = f"the body cannot be parsed: {exc.detail}"
+            error = {"loc": ["body"], "msg": msg, "type": "body_invalid"}
+            return problem(request, 422, "Invalid request", msg, "validation", errors=[error])
+        resp = problem(request, exc.status_code, str(exc.detail), str(exc.detail), "http")
+        if exc.headers:
+            resp.headers.update(exc.headers)
+        if exc.status_code == 405:
+            # the router names only the methods of the one route it tried; a resource has all its routes' methods
+            resp.headers["Allow"] = ", ".join(_documented_methods(request)) or resp.headers.get("Allow", "")
+        return resp
 
     @app.exception_handler(DBAPIError)
     @app.exception_handler(SQLAlchemyTimeoutError)
@@ -171,6 +208,21 @@ def install_error_handlers(app: FastAPI) -> None:
             reason="database_unavailable",
         )
         resp.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return resp
+
+    @app.exception_handler(VectorIndexError)
+    async def _vector_index(request: Request, exc: VectorIndexError) -> JSONResponse:
+        # Milvus down, frozen past the call timeout, or no collection served: the dependency failed
+        log.warning("vector index unavailable", path=request.url.path, error=str(exc).splitlines()[0][:200])
+        resp = problem(
+            request,
+            503,
+            "Service unavailable",
+            "the vector index is unreachable or not ready; retry shortly",
+            "unavailable",
+            reason="vector_index_unavailable",
+        )
+        resp.headers["Retry-After"] = str(VECTOR_INDEX_RETRY_AFTER_SECONDS)
         return resp
 
     @app.exception_handler(Exception)

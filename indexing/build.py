@@ -43,8 +43,8 @@ class BuildCheck:
 class TrackIndex(ServingIndex):
     """The Milvus track collection: the serving view (`ServingIndex`) plus building new versions behind the alias."""
 
-    def __init__(self, uri: str, alias: str = "tracks", token: str | None = None) -> None:
-        super().__init__(uri, alias=alias, token=token)
+    def __init__(self, uri: str, alias: str = "tracks", token: str | None = None, timeout: float | None = None) -> None:
+        super().__init__(uri, alias=alias, token=token, timeout=timeout)
         self.last_check: BuildCheck | None = None
 
     def build(

@@ -8,6 +8,7 @@ saves waiting for the newest timestamp).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -15,9 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import grpc
 import numpy as np
 from pymilvus import MilvusClient
 from pymilvus.client.types import LoadState
+from pymilvus.exceptions import ConnectError, ConnectionNotExistException, MilvusException, MilvusUnavailableException
 
 from indexing.filters import FilterError, SearchFilters, build_filter, filtered_nprobe
 from indexing.plan import IndexPlan, default_plan_nprobe
@@ -34,8 +37,42 @@ LOOKUP_BATCH = 1000
 SERVING_CONSISTENCY = "Bounded"
 
 
+#: how long loading the served collection may take
+LOAD_TIMEOUT_SECONDS = 300.0
+#: after a server call fails for want of the server, calls fail at once for this long, then one tries again
+UNREACHABLE_COOLDOWN_SECONDS = 1.0
+
+
 class VectorIndexError(PipelineError, RuntimeError):
     """The vector index is missing, unreachable or inconsistent."""
+
+
+class VectorIndexUnavailable(VectorIndexError):
+    """The Milvus server cannot be reached (down, frozen past the call timeout, or cooling down after that)."""
+
+
+def _not_loaded(exc: BaseException) -> bool:
+    """Whether Milvus refused because the collection is not loaded (after a server restart or a release)."""
+    return isinstance(exc, MilvusException) and (exc.code == 101 or "not loaded" in str(exc))
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether a client error means "no server to talk to" rather than a bad request."""
+    if isinstance(exc, grpc.RpcError | TimeoutError):
+        return True
+    if isinstance(exc, ConnectError | ConnectionNotExistException | MilvusUnavailableException):
+        return True
+    if isinstance(exc, MilvusException):
+        # pymilvus wraps gRPC failures (UNAVAILABLE, DEADLINE_EXCEEDED) and its retry deadline in MilvusException
+        message = str(exc)
+        return (
+            isinstance(exc.code, grpc.StatusCode)
+            or exc.code == 2
+            or "Retry timeout" in message
+            or "Fail connecting" in message
+            or "server unavailable" in message
+        )
+    return False
 
 
 @dataclass
@@ -51,11 +88,17 @@ class ServingIndex:
     """The serving view of the Milvus track collection (an alias over versioned collections); building lives in
     `indexing.build.TrackIndex`."""
 
-    def __init__(self, uri: str, alias: str = "tracks", token: str | None = None) -> None:
+    def __init__(self, uri: str, alias: str = "tracks", token: str | None = None, timeout: float | None = None) -> None:
         self.uri = uri
         self.alias = alias
-        self.client = MilvusClient(uri=uri, token=token or "")
+        self._token = token or ""
+        #: seconds per serving call (pymilvus retries with backoff inside it); None waits as long as pymilvus does
+        self.timeout = timeout
+        self.client = MilvusClient(uri=uri, token=self._token, timeout=timeout)
         self.is_lite = not uri.startswith(("http://", "https://", "tcp://", "grpc://"))
+        self._down_until = 0.0  # monotonic time before which the server counts as unreachable
+        self._reopen = False  # a client that lost its server does not reconnect: the next try opens a new one
+        self._reload = False  # the served collection must be loaded again (a restarted server forgets loads)
         self._plans: dict[str, IndexPlan] = {}  # per collection: a collection's index never changes
         self._counts: dict[tuple[str, str], int] = {}  # (collection, filter) -> matching rows
         self._identities: dict[str, dict[str, Any]] = {}  # collection -> its stored plan (vector set, encoder)
@@ -70,16 +113,72 @@ class ServingIndex:
         """Release the client connection."""
         self.client.close()
 
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """`self.client.<method>(...)` with the serving timeout; a server that cannot be reached raises
+        `VectorIndexUnavailable`, at once while it cools down, and a new client is opened once it may be back
+        (so the service recovers without a restart when Milvus returns). A restarted server serves its
+        collections released: the first call after an outage (or a "not loaded" answer) loads the served one."""
+        if self.is_lite:
+            return getattr(self.client, method)(*args, **kwargs)
+        if time.monotonic() < self._down_until:
+            raise VectorIndexUnavailable(f"the Milvus server at {self.uri} is unreachable; retrying shortly")
+        if self.timeout is not None:
+            kwargs.setdefault("timeout", self.timeout)
+        try:
+            if self._reopen:
+                with contextlib.suppress(Exception):  # the old connection is gone already
+                    self.client.close()
+                self.client = MilvusClient(uri=self.uri, token=self._token, timeout=self.timeout)
+                self._reopen, self._reload = False, True
+            if self._reload:
+                self._reload = False  # before looking: the calls below come back through here
+                try:
+                    self._load_served()
+                except Exception:
+                    self._reload = True
+                    raise
+            result = getattr(self.client, method)(*args, **kwargs)
+        except VectorIndexUnavailable:
+            raise
+        except Exception as exc:
+            if _not_loaded(exc):
+                self._reload = True
+                raise VectorIndexUnavailable(f"the served collection is not loaded on {self.uri}: {exc}") from exc
+            if not _unreachable(exc):
+                raise
+            self._down_until = time.monotonic() + UNREACHABLE_COOLDOWN_SECONDS
+            self._reopen = True
+            raise VectorIndexUnavailable(f"the Milvus server at {self.uri} is unreachable: {exc}") from exc
+        return result
+
+    def _load_served(self) -> None:
+        """Start loading the served collection unless it is loaded; `VectorIndexUnavailable` until it is (a
+        large collection takes a while: requests get 503 meanwhile instead of waiting for it)."""
+        name = self.current_collection(fresh=True)
+        if name is None:
+            return
+        state = self.load_state(name)
+        if state == str(LoadState.Loaded):
+            return
+        if state != str(LoadState.Loading):
+            self._call("load_collection", collection_name=name, _async=True)
+        raise VectorIndexUnavailable(f"the served collection {name} is being loaded on {self.uri}")
+
+    def load_state(self, name: str) -> str:
+        """The load state of collection `name` ("Loaded", "NotLoad", ...)."""
+        return str(self._call("get_load_state", collection_name=name).get("state"))
+
     def ensure_loaded(self) -> str | None:
         """Load the served collection into memory unless it already is; returns its name (None before the
         first build). Milvus Lite starts every process with its collections released, and a server restart or
         an operator's `release` does the same: searches would fail until this runs."""
+        self._reload = False  # this loads and waits: no asynchronous load of the serving path is needed
         name = self.current_collection()
         if name is None:
             return None
-        state = self.client.get_load_state(collection_name=name).get("state")
-        if str(state) != str(LoadState.Loaded):
-            self.client.load_collection(collection_name=name)
+        if self.load_state(name) != str(LoadState.Loaded):
+            # loading reads the segments into memory: far longer than a serving call may take
+            self._call("load_collection", collection_name=name, timeout=LOAD_TIMEOUT_SECONDS)
         return name
 
     def current_collection(self, fresh: bool = False) -> str | None:
@@ -90,17 +189,17 @@ class ServingIndex:
         if not fresh and seen is not None and time.monotonic() - seen[1] < ALIAS_TTL_SECONDS:
             return seen[0]
         # list first: describe_alias on a missing alias raises and logs an RPC error on the server
-        if self.alias not in (self.client.list_aliases().get("aliases") or []):
+        if self.alias not in (self._call("list_aliases").get("aliases") or []):
             name = None
         else:
-            info = self.client.describe_alias(alias=self.alias)
+            info = self._call("describe_alias", alias=self.alias)
             name = str(info.get("collection_name")) if info else None
         self._alias_seen = (name, time.monotonic())
         return name
 
     def stored_plan(self, name: str) -> dict[str, Any]:
         """The plan JSON saved in collection `name`'s properties ({} when absent)."""
-        props = self.client.describe_collection(name).get("properties") or {}
+        props = self._call("describe_collection", name).get("properties") or {}
         raw = props.get(PLAN_PROPERTY)
         try:
             return dict(json.loads(raw)) if raw else {}
@@ -115,7 +214,7 @@ class ServingIndex:
             raise VectorIndexError(f"no collection behind alias {self.alias!r}: run `museed index` first")
         if name in self._plans:
             return self._plans[name]
-        desc = self.client.describe_index(collection_name=name, index_name="vector")
+        desc = self._call("describe_index", collection_name=name, index_name="vector")
         params = desc.get("params") or {}
         if isinstance(params, str):
             params = json.loads(params)
@@ -136,7 +235,7 @@ class ServingIndex:
     def count(self) -> int:
         """Rows in the served collection."""
         name = self.current_collection()
-        return int(self.client.get_collection_stats(name)["row_count"]) if name else 0
+        return int(self._call("get_collection_stats", name)["row_count"]) if name else 0
 
     # ---- serving --------------------------------------------------------------------------------
     def search(
@@ -196,7 +295,8 @@ class ServingIndex:
                 genre_id=filters.genre_id,
                 exclude_artists=capped,
             )
-            res = self.client.search(
+            res = self._call(
+                "search",
                 collection_name=self.alias,
                 data=query,
                 limit=limit,
@@ -236,7 +336,7 @@ class ServingIndex:
         name = self.current_collection()
         key = (name or "", expr)
         if key not in self._counts:
-            rows = self.client.query(collection_name=self.alias, filter=expr, output_fields=["count(*)"])
+            rows = self._call("query", collection_name=self.alias, filter=expr, output_fields=["count(*)"])
             self._counts[key] = int(rows[0]["count(*)"]) if rows else 0
         return self._counts[key]
 
@@ -253,7 +353,8 @@ class ServingIndex:
         out: dict[int, dict[str, Any]] = {}
         for start in range(0, len(ids), LOOKUP_BATCH):
             chunk = ids[start : start + LOOKUP_BATCH]
-            rows = self.client.query(
+            rows = self._call(
+                "query",
                 collection_name=self.alias,
                 filter=f"track_id in [{', '.join(str(t) for t in chunk)}]",
                 output_fields=["track_id", *fields],

@@ -306,7 +306,7 @@ class B2BClient(FastHttpUser):
         b2b = self.profile.b2b if self.profile else None
         path = b2b.path if b2b else "/v1/recommendations"
         name = f"POST {path}"
-        body = {"seed_track_ids": self.library.seeds(self.rng), "size": b2b.size if b2b else 20}
+        body = {"seed_track_ids": self.library.seeds(self.rng), "count": b2b.size if b2b else 20}
         with self.client.post(path, json=body, name=name, catch_response=True) as r:
             if r.status_code == 429:
                 # throttled as agreed: report apart and back off for as long as the service asks

@@ -28,8 +28,13 @@ class Settings(BaseSettings):
     milvus_uri: str | None = Field(default=None, description="default <data_dir>/museed.db (Milvus Lite)")
     milvus_token: SecretStr | None = None
     milvus_alias: str = "tracks"
+    # seconds per serving call to a Milvus server (pymilvus retries with backoff within it): a frozen or lost
+    # server turns into a 503 within this, never a hang
+    milvus_timeout_seconds: float = 0.8
     # rate-limit store: in-process memory unless a Redis URL is given
     redis_url: str | None = None
+    # namespace of every key MUSEED writes to Redis (B2B limits and quotas); tests use one per test
+    redis_key_prefix: str = "museed"
 
     # encoder: "auto" = pretrained MuQ when reachable offline, else a small random MuQ (announced loudly)
     encoder: str = "auto"

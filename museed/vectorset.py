@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -27,6 +28,17 @@ import pyarrow.parquet as pq
 
 import museed
 from museed.errors import PipelineError
+
+_STAMP_LOCK = threading.Lock()
+
+
+def _shard_stamp(out: Path) -> int:
+    """A shard name's millisecond stamp, strictly after every shard already in `out`: names sort oldest first,
+    which is how duplicate track ids keep the newest row, even for two shards written in one millisecond."""
+    with _STAMP_LOCK:
+        newest = max((int(p.name.split("-")[1]) for p in (out / SHARDS).glob("part-*.parquet")), default=0)
+        return max(int(time.time() * 1000), newest + 1)
+
 
 MANIFEST = "vector_set.json"
 SHARDS = "shards"
@@ -160,7 +172,7 @@ class VectorSetWriter:
             },
             schema=SHARD_SCHEMA,
         )
-        name = f"part-{int(time.time() * 1000):013d}-{uuid.uuid4().hex[:8]}.parquet"
+        name = f"part-{_shard_stamp(self.out):013d}-{uuid.uuid4().hex[:8]}.parquet"
         tmp = self.out / SHARDS / f".{name}.tmp"
         pq.write_table(table, tmp)
         os.replace(tmp, self.out / SHARDS / name)

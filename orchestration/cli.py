@@ -24,6 +24,7 @@ from typer.core import TyperGroup
 
 from museed.errors import PipelineError
 from museed.settings import get_settings
+from orchestration.keys import keys_app, orgs_app
 from orchestration.loadtest import loadtest_command
 
 console = Console(stderr=True)
@@ -401,6 +402,8 @@ def demo(
 
 
 app.command("loadtest")(loadtest_command)
+app.add_typer(keys_app, name="keys")
+app.add_typer(orgs_app, name="orgs")
 
 
 if __name__ == "__main__":

@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
@@ -20,6 +34,25 @@ NAMING_CONVENTION = {
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back zone-aware: SQLite keeps no zone and returns naive values,
+    which are not RFC 3339 date-times; the column type stays `TIMESTAMP WITH TIME ZONE` / SQLite `DATETIME`."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        # a naive value is taken as UTC (the only zone this code writes)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def new_public_id() -> str:
@@ -104,11 +137,11 @@ class Playlist(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_public_id)
     title: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
     visibility: Mapped[str] = mapped_column(String(16), default="private")
     # nullable: playlists made before accounts existed have no owner (and stay readable only if public)
     owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now, onupdate=_now)
     seed_track_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     # options, encoder id, vector set id and index (collection) the playlist was made with
     recipe: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -158,7 +191,7 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     display_name: Mapped[str] = mapped_column(String(80))
     bio: Mapped[str] = mapped_column(String(1000), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
 
 
 class RefreshToken(Base):
@@ -168,9 +201,9 @@ class RefreshToken(Base):
 
     jti: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Follow(Base):
@@ -180,7 +213,7 @@ class Follow(Base):
 
     follower_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     followee_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
 
 
 class PlaylistLike(Base):
@@ -192,7 +225,7 @@ class PlaylistLike(Base):
     playlist_id: Mapped[str] = mapped_column(
         ForeignKey("playlists.id", ondelete="CASCADE"), primary_key=True, index=True
     )
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
 
 
 class PlaylistSave(Base):
@@ -204,7 +237,7 @@ class PlaylistSave(Base):
     playlist_id: Mapped[str] = mapped_column(
         ForeignKey("playlists.id", ondelete="CASCADE"), primary_key=True, index=True
     )
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
 
 
 class UserBadge(Base):
@@ -214,7 +247,7 @@ class UserBadge(Base):
 
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     badge: Mapped[str] = mapped_column(String(64), primary_key=True)
-    awarded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    awarded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
 
 
 class UserTaste(Base):
@@ -231,7 +264,7 @@ class UserTaste(Base):
     n_stale: Mapped[int] = mapped_column(Integer, default=0)
     # random, redrawn on every change: (count, sum of stamps) tells readers' caches whether anything changed
     stamp: Mapped[int] = mapped_column(Integer, default=0)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now, onupdate=_now)
 
 
 class Upload(Base):
@@ -250,4 +283,56 @@ class Upload(Base):
     vector: Mapped[list[float]] = mapped_column(JSON)
     # genre / mood / energy / valence / source voted by the upload's nearest library tracks (None: no index)
     analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class Organisation(Base):
+    """A company that calls the B2B API; created by an operator."""
+
+    __tablename__ = "organisations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_public_id)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class OrgMember(Base):
+    """A listener account in an organisation, as `admin` (manages the organisation's keys) or `member`."""
+
+    __tablename__ = "org_members"
+
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(16), default="member")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class ApiKey(Base):
+    """An organisation's API key: the public `prefix` names it, only the SHA-256 of the full secret is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_public_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    # "msk_" + 8 random hex characters: shown in lists and logs instead of the key
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    plan: Mapped[str] = mapped_column(String(32))
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    # set on the old key when it is rotated (it is revoked at the same moment)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ApiUsage(Base):
+    """Answered B2B requests per organisation, key, UTC day and endpoint (units: a batch of n queries is n)."""
+
+    __tablename__ = "api_usage"
+
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True)
+    key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True, index=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)

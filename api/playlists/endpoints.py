@@ -29,7 +29,8 @@ _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=PlaylistOut,
-    responses={401: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE, 503: PROBLEM_RESPONSE},
+    # 404: `seed_upload_id` names no upload of the caller's
+    responses={401: PROBLEM_RESPONSE, 404: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE, 503: PROBLEM_RESPONSE},
     summary="Generate a playlist from 1..10 seed tracks or an upload",
 )
 def create_playlist(body: PlaylistCreate, user: CurrentUser, playlists: PlaylistGeneratorDep) -> PlaylistOut:

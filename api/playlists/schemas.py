@@ -3,33 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from api.common import HEX_ID_PATTERN
+from api.common import HEX_ID_PATTERN, MAX_TRACK_ID, distinct_track_ids
 from api.tracks.schemas import TrackBrief
 
 MoodStyle = Literal["dreamy", "driving", "playful", "somber"]
 Energy = Literal["high", "medium", "low"]
 Valence = Literal["positive", "negative"]
 Source = Literal["acoustic", "electronic"]
+#: a library track id in a body: bounded like the column (a larger one is a 422, never a database overflow)
+LibraryTrackId = Annotated[int, Field(ge=1, le=MAX_TRACK_ID)]
 
 
-class PlaylistCreate(BaseModel):
-    """A playlist request: 1..10 library seed tracks (their vectors are averaged) or one of your uploads, plus
-    size, filters, diversity and discovery options."""
+class RecommendationOptions(BaseModel):
+    """The filters and options of a recommendation, shared by the listener playlists and the B2B `/v1` API."""
 
     model_config = ConfigDict(extra="forbid")
 
-    seed_track_ids: list[int] = Field(
-        default_factory=list, max_length=10, description="library track ids (1..10); or give seed_upload_id"
-    )
-    seed_upload_id: str | None = Field(
-        default=None, pattern=HEX_ID_PATTERN, description="one of your uploads, instead of seed_track_ids"
-    )
-    size: int = Field(default=20, ge=5, le=100, description="number of tracks in the playlist (5..100)")
-    title: str | None = Field(default=None, min_length=1, max_length=200)
     genre: str | None = Field(default=None, min_length=1, max_length=64, description="top-level genre filter")
     mood_style: MoodStyle | None = Field(default=None, description="mood filter")
     energy: Energy | None = Field(default=None, description="energy filter")
@@ -49,14 +42,27 @@ class PlaylistCreate(BaseModel):
         default=False, description="drop tracks nearly identical to the seed (cosine >= 0.995)"
     )
 
+
+class PlaylistCreate(RecommendationOptions):
+    """A playlist request: 1..10 library seed tracks (their vectors are averaged) or one of your uploads, plus
+    size, filters, diversity and discovery options."""
+
+    seed_track_ids: list[LibraryTrackId] = Field(
+        default_factory=list,
+        max_length=10,
+        description="library track ids (1..10); or give seed_upload_id",
+        json_schema_extra={"uniqueItems": True},
+    )
+    seed_upload_id: str | None = Field(
+        default=None, pattern=HEX_ID_PATTERN, description="one of your uploads, instead of seed_track_ids"
+    )
+    size: int = Field(default=20, ge=5, le=100, description="number of tracks in the playlist (5..100)")
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+
     @field_validator("seed_track_ids")
     @classmethod
     def _unique(cls, v: list[int]) -> list[int]:
-        if len(set(v)) != len(v):
-            raise ValueError("seed_track_ids must not repeat a track")
-        if any(t <= 0 for t in v):
-            raise ValueError("track ids are positive integers")
-        return v
+        return distinct_track_ids(v)
 
     @model_validator(mode="after")
     def _one_seed_kind(self) -> PlaylistCreate:
@@ -90,7 +96,7 @@ class PlaylistOrder(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    track_ids: list[int] = Field(max_length=100)
+    track_ids: list[LibraryTrackId] = Field(max_length=100, json_schema_extra={"uniqueItems": True})
 
     @field_validator("track_ids")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -25,11 +26,12 @@ from api.playlists.schemas import (
     PlaylistOut,
     PlaylistSummary,
     PlaylistUpdate,
+    RecommendationOptions,
 )
 from api.playlists.taste import TasteRepository
 from api.tracks.service import brief
 from api.uploads.service import UploadService, UploadServiceDep
-from indexing.milvus_index import SearchFilters, SearchHit, TrackIndex
+from indexing.milvus_index import IndexPlan, SearchFilters, SearchHit, TrackIndex
 
 log = structlog.get_logger("museed.playlists")
 #: cosine at which a track counts as the same recording as the seed (re-encodes, excerpts)
@@ -45,6 +47,17 @@ class _Pick:
     track: Track
     score: float
     why: str
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """What a recommendation returns: (track, score, why) in order and the encoder and index that answered."""
+
+    picks: list[tuple[Track, float, str]]
+    encoder_id: str | None
+    vector_set_id: str | None
+    collection: str | None
+    index_type: str
 
 
 @dataclass
@@ -135,6 +148,47 @@ class PlaylistService:
         assert refreshed is not None
         return self.out(refreshed)
 
+    def recommend(
+        self,
+        options: RecommendationOptions,
+        size: int,
+        seed_track_ids: Sequence[int] = (),
+        vector: Sequence[float] | None = None,
+    ) -> Recommendation:
+        """The tracks a playlist of `size` would hold for library seeds or a raw `vector` (of the served
+        dimension), without storing anything: the B2B API's recommendations are the listener playlists'."""
+        assert self.index is not None, "recommending needs the track index"
+        if vector is not None:
+            query = seed_vector([np.asarray(vector, dtype=np.float32)])
+            profile: dict[str, str] = {}
+        else:
+            _, query, profile = self._library_seeds(list(seed_track_ids))
+        picks, plan, served, _ = self._pick(query, profile, options, size, list(seed_track_ids))
+        return Recommendation(
+            picks=[(p.track, p.score, p.why) for p in picks],
+            encoder_id=served["encoder_id"],
+            vector_set_id=served["vector_set_id"],
+            collection=served["collection"],
+            index_type=plan.index_type,
+        )
+
+    def _library_seeds(self, track_ids: list[int]) -> tuple[dict[int, Track], np.ndarray, dict[str, str]]:
+        """The seed tracks, their mean vector and the tags they share; 422 for unknown or unembedded ids."""
+        assert self.index is not None
+        seeds = self.repo.tracks_by_id(track_ids)
+        unknown = [t for t in track_ids if t not in seeds]
+        if unknown:
+            raise Unprocessable(f"unknown seed track ids: {unknown}", unknown_track_ids=unknown)
+        rows = self.index.get_rows(track_ids)
+        missing = [t for t in track_ids if t not in rows]
+        if missing:
+            raise Unprocessable(
+                f"seed tracks without an embedding (their audio could not be decoded or was not embedded): {missing}",
+                unembedded_track_ids=missing,
+            )
+        query = seed_vector([rows[t]["vector"] for t in track_ids])
+        return seeds, query, seed_profile([rows[t] for t in track_ids])
+
     def _generate(self, request: PlaylistCreate, owner: User) -> _Generated:
         """Seeds -> query vector -> filtered, artist-capped candidates -> (discovery re-rank) -> picks with why."""
         assert self.index is not None, "creating playlists needs the track index"
@@ -145,66 +199,8 @@ class PlaylistService:
             query = seed_vector([np.asarray(upload.vector, dtype=np.float32)])
             profile = {a: v["value"] for a, v in (upload.analysis or {}).get("tags", {}).items() if a in WHY_AXES}
         else:
-            seeds = self.repo.tracks_by_id(request.seed_track_ids)
-            unknown = [t for t in request.seed_track_ids if t not in seeds]
-            if unknown:
-                raise Unprocessable(f"unknown seed track ids: {unknown}", unknown_track_ids=unknown)
-            rows = self.index.get_rows(request.seed_track_ids)
-            missing = [t for t in request.seed_track_ids if t not in rows]
-            if missing:
-                raise Unprocessable(
-                    "seed tracks without an embedding (their audio could not be decoded or was not embedded): "
-                    f"{missing}",
-                    unembedded_track_ids=missing,
-                )
-            query = seed_vector([rows[t]["vector"] for t in request.seed_track_ids])
-            profile = seed_profile([rows[t] for t in request.seed_track_ids])
-        filters = SearchFilters(
-            genre=request.genre,
-            mood_style=request.mood_style,
-            energy=request.energy,
-            valence=request.valence,
-            source=request.source,
-        )
-        plan = self.index.current_plan()
-        served = self.index.served_identity()
-
-        # candidates: the plain playlist needs `size`; discovery re-ranks a pool four times that
-        want = request.size if request.discovery <= 0 else min(4 * request.size, MAX_POOL)
-        pool: list[tuple[Track, SearchHit]] = []
-        exclude = list(request.seed_track_ids)
-        k = want + 10  # over-fetch: a hit can lack catalog metadata or be a near-duplicate of the seed
-        for _ in range(4):
-            hits = self.index.search(
-                query, k=k, exclude_ids=exclude, plan=plan, filters=filters, max_per_artist=request.max_per_artist
-            )
-            found = self.repo.tracks_by_id([h.track_id for h in hits])
-            for h in hits:
-                track = found.get(h.track_id)
-                if track is None:
-                    log.warning("indexed track missing from the catalog DB", track_id=h.track_id)
-                elif not (request.exclude_near_duplicates and h.score >= NEAR_DUPLICATE) and len(pool) < want:
-                    pool.append((track, h))
-                exclude.append(h.track_id)
-            if len(pool) >= want or len(hits) < k:
-                break
-        # the artist cap holds across rounds: count what earlier rounds took
-        pool = _cap_artists(pool, request.max_per_artist)
-
-        vectors = self.index.get_vectors([h.track_id for _, h in pool])
-        pool = [(t, h) for t, h in pool if h.track_id in vectors]
-        order = mmr_order(
-            query,
-            np.stack([vectors[h.track_id] for _, h in pool]) if pool else np.zeros((0, 1)),
-            request.size,
-            request.discovery,
-        )
-        picks = [
-            _Pick(track=pool[i][0], score=pool[i][1].score, why=explain(pool[i][1].fields, profile, pool[i][1].score))
-            for i in order
-        ]
-        if not picks:
-            raise Unprocessable("no library track matches these filters; loosen them", reason="no_match")
+            seeds, query, profile = self._library_seeds(request.seed_track_ids)
+        picks, plan, served, vectors = self._pick(query, profile, request, request.size, list(request.seed_track_ids))
         seed_rows = [seeds[t] for t in request.seed_track_ids]
         recipe = {
             **request.model_dump(mode="json", include=set(RECIPE_OPTIONS)),
@@ -227,6 +223,58 @@ class PlaylistService:
             embedding=unit_mean([vectors[p.track.track_id] for p in picks]),
             default_title=default_title,
         )
+
+    def _pick(
+        self, query: np.ndarray, profile: dict[str, str], options: RecommendationOptions, size: int, exclude: list[int]
+    ) -> tuple[list[_Pick], IndexPlan, dict[str, Any], dict[int, np.ndarray]]:
+        """Filtered, artist-capped candidates for `query` -> (discovery re-rank) -> `size` picks with why."""
+        assert self.index is not None
+        filters = SearchFilters(
+            genre=options.genre,
+            mood_style=options.mood_style,
+            energy=options.energy,
+            valence=options.valence,
+            source=options.source,
+        )
+        plan = self.index.current_plan()
+        served = self.index.served_identity()
+
+        # candidates: the plain playlist needs `size`; discovery re-ranks a pool four times that
+        want = size if options.discovery <= 0 else min(4 * size, MAX_POOL)
+        pool: list[tuple[Track, SearchHit]] = []
+        k = want + 10  # over-fetch: a hit can lack catalog metadata or be a near-duplicate of the seed
+        for _ in range(4):
+            hits = self.index.search(
+                query, k=k, exclude_ids=exclude, plan=plan, filters=filters, max_per_artist=options.max_per_artist
+            )
+            found = self.repo.tracks_by_id([h.track_id for h in hits])
+            for h in hits:
+                track = found.get(h.track_id)
+                if track is None:
+                    log.warning("indexed track missing from the catalog DB", track_id=h.track_id)
+                elif not (options.exclude_near_duplicates and h.score >= NEAR_DUPLICATE) and len(pool) < want:
+                    pool.append((track, h))
+                exclude.append(h.track_id)
+            if len(pool) >= want or len(hits) < k:
+                break
+        # the artist cap holds across rounds: count what earlier rounds took
+        pool = _cap_artists(pool, options.max_per_artist)
+
+        vectors = self.index.get_vectors([h.track_id for _, h in pool])
+        pool = [(t, h) for t, h in pool if h.track_id in vectors]
+        order = mmr_order(
+            query,
+            np.stack([vectors[h.track_id] for _, h in pool]) if pool else np.zeros((0, 1)),
+            size,
+            options.discovery,
+        )
+        picks = [
+            _Pick(track=pool[i][0], score=pool[i][1].score, why=explain(pool[i][1].fields, profile, pool[i][1].score))
+            for i in order
+        ]
+        if not picks:
+            raise Unprocessable("no library track matches these filters; loosen them", reason="no_match")
+        return picks, plan, served, vectors
 
     def readable(self, playlist_id: str, viewer: User | None) -> Playlist:
         """A playlist `viewer` may see; private ones of others are reported as absent (no existence leak)."""

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
 
-from api.common import Page, page_query
+from api.common import Page, TrackId, page_query
 from api.errors import PROBLEM_RESPONSE
 from api.tracks.schemas import TrackDetail, TrackPage
 from api.tracks.service import TrackServiceDep
@@ -34,7 +34,7 @@ def search_tracks(
 
 
 @router.get("/{track_id}", response_model=TrackDetail, responses={404: PROBLEM_RESPONSE}, summary="One track")
-def get_track(track_id: int, request: Request, tracks: TrackServiceDep) -> TrackDetail:
+def get_track(track_id: TrackId, request: Request, tracks: TrackServiceDep) -> TrackDetail:
     """A library track's metadata, genres, tags (from the served index) and audio link."""
     return tracks.detail(track_id, lambda tid: str(request.url_for("track_audio", track_id=tid)))
 
@@ -54,7 +54,7 @@ _AUDIO_TYPES = {
     responses={404: PROBLEM_RESPONSE, 206: {"description": "Partial content (Range request)"}},
     summary="Stream a library track (HTTP Range supported)",
 )
-def track_audio(track_id: int, tracks: TrackServiceDep) -> FileResponse:
+def track_audio(track_id: TrackId, tracks: TrackServiceDep) -> FileResponse:
     """The track's audio file; browsers seek with `Range: bytes=...` (206 Partial Content)."""
     path = tracks.audio_path(track_id)
     return FileResponse(path, media_type=_AUDIO_TYPES.get(path.suffix.lower(), "application/octet-stream"))

@@ -59,6 +59,40 @@ def test_specific_refusals_are_documented(spec: dict[str, Any]) -> None:
     assert "503" in paths["/api/playlists"]["post"]["responses"]  # no vector index
     assert {"403", "404"} <= set(paths["/api/playlists/{playlist_id}"]["patch"]["responses"])
     assert "503" in paths["/readyz"]["get"]["responses"]
+    assert "404" in paths["/api/playlists"]["post"]["responses"]  # a seed upload that is not the caller's
+    assert "503" in paths["/api/playlists/{playlist_id}/refresh"]["post"]["responses"]  # Milvus down
+
+
+def test_b2b_routes_have_their_tag_key_auth_limits_and_body_examples(spec: dict[str, Any]) -> None:
+    v1 = {(m, p): op for m, p, op in operations(spec) if p.startswith("/v1/") and not p.startswith("/v1/orgs/")}
+    assert {p for _, p in v1} == {
+        "/v1/recommendations",
+        "/v1/recommendations/batch",
+        "/v1/tracks/{track_id}",
+        "/v1/tracks/{track_id}/similar",
+        "/v1/meta",
+        "/v1/usage",
+    }
+    schemas = spec["components"]["schemas"]
+    for (_, path), op in v1.items():
+        assert op["tags"] == ["b2b"] and {"401", "403", "429", "503"} <= set(op["responses"]), path
+        assert {"ApiKeyBearer", "ApiKeyHeader"} <= {name for s in op["security"] for name in s}, path
+        for code in ("401", "403", "429", "503"):
+            assert PROBLEM in op["responses"][code]["content"], f"{path} {code}"
+        if "requestBody" in op:
+            ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+            assert schemas[ref].get("examples"), f"{path}: body without examples"
+
+
+def test_every_route_but_liveness_documents_503_with_retry_after(spec: dict[str, Any]) -> None:
+    # admission control, an unreachable database or vector index: any route that does work can answer 503
+    for method, path, op in operations(spec):
+        if path == "/healthz":
+            assert "503" not in op["responses"]
+            continue
+        assert "503" in op["responses"], f"{method} {path} does not document 503"
+        if path.startswith("/api/"):
+            assert "Retry-After" in op["responses"]["503"].get("headers", {}), f"{method} {path}"
 
 
 def test_docs_page_is_served(tmp_path: Any) -> None:

@@ -67,7 +67,14 @@ class Unprocessable(MuseedError):
 
 
 class ServiceUnavailable(MuseedError):
+    """A dependency is missing: always answered with `Retry-After` (the raiser may name a better wait)."""
+
     status, title, type_slug = 503, "Service unavailable", "unavailable"
+    default_retry_after_seconds = 5
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        headers = {"Retry-After": str(self.default_retry_after_seconds), **(extra.pop("headers", None) or {})}
+        super().__init__(detail, headers=headers, **extra)
 
 
 #: what a client is told to wait after the database was busy or unreachable

@@ -128,3 +128,29 @@ async def test_a_locked_sqlite_database_is_a_503_not_a_500(tmp_path: Path) -> No
         unlocked.cancel()
         locker.rollback()
         locker.close()
+
+
+async def test_a_missing_vector_index_is_a_503_with_retry_after(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'n.sqlite'}",
+        milvus_uri=str(tmp_path / "m.db"),
+        serve_uploads=False,
+        secret_key="test-secret-not-the-placeholder-0123456789",  # type: ignore[arg-type]
+    )
+    from orchestration.stages import run_db_upgrade
+
+    run_db_upgrade(settings)
+    app = create_app(settings=settings)
+    async with app.router.lifespan_context(app):
+        app.state.track_index = None  # as when Milvus could not be opened at start-up
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            creds = {"email": "c@example.org", "password": "correct horse battery"}
+            assert (await client.post("/api/auth/signup", json={**creds, "display_name": "C"})).status_code == 201
+            token = (await client.post("/api/auth/login", json=creds)).json()["access_token"]
+            resp = await client.post(
+                "/api/playlists", json={"seed_track_ids": [2]}, headers={"Authorization": f"Bearer {token}"}
+            )
+            assert resp.status_code == 503, resp.text
+            assert resp.headers["content-type"] == PROBLEM
+            assert resp.headers["retry-after"] == "5"

@@ -163,6 +163,13 @@ def _documented_methods(request: Request) -> list[str]:
     return sorted(m.upper() for m in paths[template])
 
 
+def _unavailable(request: Request, what: str, reason: str, retry_after_seconds: int) -> JSONResponse:
+    """503 problem+json with `Retry-After`: a dependency failed, not the request."""
+    resp = problem(request, 503, "Service unavailable", f"{what}; retry shortly", "unavailable", reason=reason)
+    resp.headers["Retry-After"] = str(retry_after_seconds)
+    return resp
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route domain errors, HTTP errors, validation errors and unexpected exceptions through problem+json."""
 
@@ -206,31 +213,20 @@ def install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError | InterfaceError):
             return await _unexpected(request, exc)
         log.warning("database unavailable", path=request.url.path, error=str(exc).splitlines()[0][:200])
-        resp = problem(
-            request,
-            503,
-            "Service unavailable",
-            "the database is busy or unreachable; retry shortly",
-            "unavailable",
-            reason="database_unavailable",
+        return _unavailable(
+            request, "the database is busy or unreachable", "database_unavailable", DATABASE_RETRY_AFTER_SECONDS
         )
-        resp.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
-        return resp
 
     @app.exception_handler(VectorIndexError)
     async def _vector_index(request: Request, exc: VectorIndexError) -> JSONResponse:
         # Milvus down, frozen past the call timeout, or no collection served: the dependency failed
         log.warning("vector index unavailable", path=request.url.path, error=str(exc).splitlines()[0][:200])
-        resp = problem(
+        return _unavailable(
             request,
-            503,
-            "Service unavailable",
-            "the vector index is unreachable or not ready; retry shortly",
-            "unavailable",
-            reason="vector_index_unavailable",
+            "the vector index is unreachable or not ready",
+            "vector_index_unavailable",
+            VECTOR_INDEX_RETRY_AFTER_SECONDS,
         )
-        resp.headers["Retry-After"] = str(VECTOR_INDEX_RETRY_AFTER_SECONDS)
-        return resp
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -129,7 +129,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.session_factory = session_factory(settings.sqlalchemy_url)
+        app.state.session_factory = session_factory(
+            settings.sqlalchemy_url, settings.db_statement_timeout_ms, settings.db_pool_timeout_seconds
+        )
         app.state.rate_limiter = RateLimiter(settings)
         app.state.b2b_limiter = B2BLimiter(settings)
         owned = None

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     # seconds per serving call to a Milvus server (pymilvus retries with backoff within it): a frozen or lost
     # server turns into a 503 within this, never a hang
     milvus_timeout_seconds: float = 0.8
+    # PostgreSQL, per API request: the server cancels a statement (or a lock wait) past this many ms, and a
+    # request waits at most db_pool_timeout_seconds for a pooled connection; both answer 503 + Retry-After
+    db_statement_timeout_ms: int = 10_000
+    db_pool_timeout_seconds: float = 2.0
     # rate-limit store: in-process memory unless a Redis URL is given
     redis_url: str | None = None
     # namespace of every key MUSEED writes to Redis (B2B limits and quotas); tests use one per test

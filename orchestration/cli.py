@@ -24,6 +24,7 @@ from typer.core import TyperGroup
 
 from museed.errors import PipelineError
 from museed.settings import get_settings
+from orchestration.doctor import doctor_command
 from orchestration.keys import keys_app, orgs_app
 from orchestration.loadtest import loadtest_command
 
@@ -402,6 +403,7 @@ def demo(
 
 
 app.command("loadtest")(loadtest_command)
+app.command("doctor")(doctor_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(orgs_app, name="orgs")
 

@@ -15,9 +15,17 @@ def _unicode_lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
+#: seconds to open a PostgreSQL connection (libpq `connect_timeout`): an unreachable host fails fast, not in minutes
+CONNECT_TIMEOUT_SECONDS = 3
+#: ms of sent data left unacknowledged before the kernel drops a PostgreSQL connection (a lost host or network)
+TCP_USER_TIMEOUT_MS = 5000
+
+
 @lru_cache(maxsize=8)
-def get_engine(url: str) -> Engine:
-    """One engine per URL per process."""
+def get_engine(url: str, statement_timeout_ms: int = 0, pool_timeout_seconds: float = 30.0) -> Engine:
+    """One engine per URL (and timeouts) per process. On PostgreSQL a statement running past
+    `statement_timeout_ms` (0: no limit) is cancelled by the server, and a request waits at most
+    `pool_timeout_seconds` for a pooled connection; both surface as the API's database 503."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False})
 
@@ -31,12 +39,32 @@ def get_engine(url: str) -> Engine:
             dbapi_conn.create_function("lower", 1, _unicode_lower, deterministic=True)
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    connect_args: dict[str, Any] = {
+        "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+    }
+    if statement_timeout_ms > 0:
+        # lock waits count against the same budget: a request never queues behind a lock for longer
+        connect_args["options"] = f"-c statement_timeout={statement_timeout_ms} -c lock_timeout={statement_timeout_ms}"
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        pool_timeout=pool_timeout_seconds,
+        connect_args=connect_args,
+    )
 
 
-def session_factory(url: str) -> sessionmaker[Session]:
-    """A sessionmaker bound to the engine of `url`."""
-    return sessionmaker(bind=get_engine(url), expire_on_commit=False)
+def session_factory(
+    url: str, statement_timeout_ms: int = 0, pool_timeout_seconds: float = 30.0
+) -> sessionmaker[Session]:
+    """A sessionmaker bound to the engine of `url` (timeouts as in `get_engine`)."""
+    return sessionmaker(bind=get_engine(url, statement_timeout_ms, pool_timeout_seconds), expire_on_commit=False)
 
 
 @contextmanager

@@ -346,7 +346,7 @@ class PlaylistService:
 
     def list_owned(self, user: User, page: Page) -> list[PlaylistSummary]:
         """The user's playlists, newest first."""
-        return [summary(p, n) for p, n in self.repo.owned_by(user.id, page.limit, page.offset)]
+        return [summary(p, n, p.like_count) for p, n in self.repo.owned_by(user.id, page.limit, page.offset)]
 
     def out(self, playlist: Playlist, owner_view: bool = True) -> PlaylistOut:
         """The full view of a loaded playlist; others than the owner do not see which private upload seeded it."""

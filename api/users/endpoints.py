@@ -8,7 +8,16 @@ from fastapi import APIRouter, Request, Response, status
 
 from api.deps import CurrentUser
 from api.errors import PROBLEM_RESPONSE
-from api.users.schemas import Login, OwnProfile, ProfileUpdate, PublicProfile, RefreshRequest, SignUp, TokenPair
+from api.users.schemas import (
+    AccountDeletion,
+    Login,
+    OwnProfile,
+    ProfileUpdate,
+    PublicProfile,
+    RefreshRequest,
+    SignUp,
+    TokenPair,
+)
 from api.users.service import UserServiceDep, own_profile
 
 auth_router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -68,6 +77,19 @@ def me(user: CurrentUser) -> OwnProfile:
 def update_me(body: ProfileUpdate, user: CurrentUser, users: UserServiceDep) -> OwnProfile:
     """Change display name and/or bio."""
     return own_profile(users.update_profile(user, body))
+
+
+@users_router.delete(
+    "/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=_AUTH_ERRORS,
+    summary="Delete my account and everything that is mine",
+)
+def delete_me(body: AccountDeletion, user: CurrentUser, users: UserServiceDep) -> Response:
+    """Playlists, likes, saves, follows, badges, tastes, uploads (and their files), sessions and organisation
+    memberships go with the account; likes it gave come off others' like counts. The password is asked again."""
+    users.delete_account(user, body)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @users_router.get(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from api.db.models import RefreshToken, User
+from api.db.models import Playlist, PlaylistLike, RefreshToken, Upload, User
 
 
 class UserRepository:
@@ -46,3 +46,21 @@ class UserRepository:
             .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
             .values(revoked_at=when)
         )
+
+    def upload_paths(self, user_id: str) -> list[str]:
+        """Where the user's uploaded audio files lie on disk."""
+        return list(self.session.scalars(select(Upload.stored_path).where(Upload.owner_id == user_id)))
+
+    def delete_account(self, user_id: str) -> None:
+        """Delete a user and, through the foreign keys' ON DELETE CASCADE, every row that is theirs: playlists
+        (and others' likes and saves of them), likes, saves, follows both ways, badges, tastes, uploads,
+        refresh tokens and organisation memberships. Likes they gave are first taken off the like counts."""
+        liked = select(PlaylistLike.playlist_id).where(PlaylistLike.user_id == user_id)
+        self.session.execute(
+            update(Playlist)
+            .where(Playlist.id.in_(liked))
+            .values(like_count=Playlist.like_count - 1, updated_at=Playlist.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+        self.session.execute(delete(User).where(User.id == user_id).execution_options(synchronize_session=False))
+        self.session.flush()

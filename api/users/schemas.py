@@ -41,6 +41,14 @@ class Login(BaseModel):
     password: str = Field(max_length=256)
 
 
+class AccountDeletion(BaseModel):
+    """The account's password, asked again so that a stolen access token alone cannot delete an account."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = Field(max_length=256)
+
+
 class RefreshRequest(BaseModel):
     """A refresh token to rotate or revoke."""
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import structlog
 from fastapi import Depends
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 
 from api.db.models import RefreshToken, User
@@ -23,7 +25,7 @@ from api.security import (
     verify_password,
 )
 from api.users.repository import UserRepository
-from api.users.schemas import Login, OwnProfile, ProfileUpdate, PublicProfile, SignUp, TokenPair
+from api.users.schemas import AccountDeletion, Login, OwnProfile, ProfileUpdate, PublicProfile, SignUp, TokenPair
 from museed.settings import Settings
 
 log = structlog.get_logger("museed.users")
@@ -118,6 +120,22 @@ class UserService:
             user.bio = body.bio
         self.repo.session.flush()
         return user
+
+    def delete_account(self, user: User, body: AccountDeletion) -> None:
+        """Delete the account and everything that is the person's (see `UserRepository.delete_account`); their
+        uploaded files go once the deletion has committed, so a failed transaction loses no file."""
+        if not verify_password(user.password_hash, body.password):
+            raise Unauthorized("wrong password")
+        paths = [Path(p) for p in self.repo.upload_paths(user.id)]
+        self.repo.delete_account(user.id)
+        session = self.repo.session
+
+        def _remove_files(_: Any) -> None:
+            for path in paths:
+                path.unlink(missing_ok=True)
+
+        event.listen(session, "after_commit", _remove_files, once=True)
+        log.info("account deleted", user_id=user.id, uploads=len(paths))
 
     def _live_refresh(self, token: str) -> tuple[RefreshToken, dict[str, object]]:
         try:

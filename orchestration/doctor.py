@@ -6,17 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.db.integrity import library_track_ids, upload_files
-from api.db.session import session_factory, transaction
-from indexing.build import TrackIndex
-from indexing.integrity import alias_state, collection_track_ids, delete_track_ids, repoint_alias
 from museed.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from indexing.build import TrackIndex
 
 _SHOWN_IDS = 10
 
@@ -43,6 +42,8 @@ def _ids(ids: set[int]) -> str:
 
 
 def _index_findings(index: TrackIndex, db_all: set[int], db_audio: set[int], repair: bool) -> list[Finding]:
+    from indexing.integrity import alias_state, collection_track_ids, delete_track_ids, repoint_alias
+
     served, exists = alias_state(index)
     if not exists:
         versions = [name for name, _ in index.versions()]
@@ -105,6 +106,11 @@ def _upload_findings(settings: Settings, rows: dict[str, Path], repair: bool) ->
 
 def diagnose(settings: Settings, repair: bool = False) -> list[Finding]:
     """Every check, against the database, Milvus and the upload folder of `settings`."""
+    # pymilvus and the DB stack load when the command runs, not for `museed --help`
+    from api.db.integrity import library_track_ids, upload_files
+    from api.db.session import session_factory, transaction
+    from indexing.build import TrackIndex
+
     with transaction(session_factory(settings.sqlalchemy_url)) as session:
         db_all, db_audio = library_track_ids(session)
         rows = upload_files(session)

@@ -6,17 +6,17 @@ creation or rotation, and never stored."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich.console import Console
 
-from api.b2b.plans import PLANS, SCOPES
-from api.b2b.schemas import ApiKeyCreated, ApiKeyOut
-from api.b2b.service import B2BService, b2b_service_for
-from api.db.session import session_factory, transaction
-from api.errors import MuseedError
+from api.b2b.plans import PLANS, SCOPES  # plain data: the options' help text names them
 from museed.settings import get_settings
+
+if TYPE_CHECKING:
+    from api.b2b.schemas import ApiKeyCreated, ApiKeyOut
+    from api.b2b.service import B2BService
 
 console = Console()
 T = TypeVar("T")
@@ -27,6 +27,11 @@ orgs_app = typer.Typer(help="B2B organisations and their members.", no_args_is_h
 
 def _run(work: Callable[[B2BService], T]) -> T:
     """`work` on a B2B service in one committed transaction; domain errors end the command with their detail."""
+    # the service stack (SQLAlchemy models, the API's errors) loads when a command runs, not for `museed --help`
+    from api.b2b.service import b2b_service_for
+    from api.db.session import session_factory, transaction
+    from api.errors import MuseedError
+
     try:
         with transaction(session_factory(get_settings().sqlalchemy_url)) as session:
             return work(b2b_service_for(session))

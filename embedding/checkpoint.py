@@ -67,16 +67,21 @@ def load_checkpoint(path: Path, *, device: str | None, batch_size: int, layer: i
         )
     if meta.get("backbone") != "muq" or meta.get("pooling", POOLING) != POOLING:
         raise EncoderError(f"{path}: unsupported backbone/pooling {meta.get('backbone')!r}/{meta.get('pooling')!r}")
-    weights = path / meta.get("weights", BACKBONE_WEIGHTS_FILE)
     try:
         with torch.random.fork_rng(devices=[]):
             model = MuQ(MuQConfig(**meta["muq_config"]))
-        state = read_weights(weights)
-    except EncoderError:
-        raise
     except Exception as error:
         raise EncoderError(f"cannot build MuQ from {path / CHECKPOINT_FILE}: {error}") from None
-    load_state(model, state, path, required_prefixes=None)
+    parts = load_checkpoint_weights(path, meta, model)
+    layer = meta.get("layer") if layer is None else layer
+    return MuQEncoder(model.eval(), layer=layer, device=device, batch_size=batch_size, **parts)
+
+
+def load_checkpoint_weights(path: Path, meta: Mapping[str, Any], backbone: nn.Module) -> dict[str, Any]:
+    """Load checkpoint `path`'s backbone (into `backbone`) and head weights; returns the encoder's keyword
+    arguments that name them (source, kind, weights_fingerprint, head, head_spec, label, provenance)."""
+    weights = path / meta.get("weights", BACKBONE_WEIGHTS_FILE)
+    load_state(backbone, read_weights(weights), path, required_prefixes=None)
     digests = [file_digest(weights)]
     head, head_spec = None, meta.get("head")
     if head_spec is not None:
@@ -85,26 +90,23 @@ def load_checkpoint(path: Path, *, device: str | None, batch_size: int, layer: i
         load_state(head, read_weights(head_weights), path, required_prefixes=None)
         digests.append(file_digest(head_weights))
     base = meta.get("base") or {}
-    return MuQEncoder(
-        model.eval(),
-        source=str(path),
-        layer=meta.get("layer") if layer is None else layer,
-        device=device,
-        batch_size=batch_size,
-        kind="museed-ckpt",
-        weights_fingerprint="sha256:" + "+".join(digests),
-        head=head,
-        head_spec=head_spec,
-        label=f"{path.name}[{base.get('kind', 'unknown')}]",
-        provenance={"base": base, "created_at": meta.get("created_at"), "extra": meta.get("extra", {})},
-    )
+    return {
+        "source": str(path),
+        "kind": "museed-ckpt",
+        "weights_fingerprint": "sha256:" + "+".join(digests),
+        "head": head,
+        "head_spec": head_spec,
+        "label": f"{path.name}[{base.get('kind', 'unknown')}]",
+        "provenance": {"base": base, "created_at": meta.get("created_at"), "extra": meta.get("extra", {})},
+    }
 
 
 def save_encoder_checkpoint(encoder: MuQEncoder, path: Path | str, *, extra: Mapping[str, Any] | None = None) -> Path:
     """Write `encoder` as a MUSEED checkpoint directory that `load_encoder(path)` reads back.
 
-    Layout: `muq.safetensors` (the MuQ state dict), `head.safetensors` (only with a projection head) and
-    `museed_encoder.json`: format, format_version, backbone ("muq"), muq_config, layer, pooling, sample_rate,
+    Layout: `muq.safetensors` (the backbone's state dict, MuQ or MusiCNN), `head.safetensors` (only with a
+    projection head) and `museed_encoder.json`: format, format_version, backbone ("muq" with muq_config, or
+    "musicnn" with musicnn_config), layer, pooling, sample_rate,
     dim, weights, head (spec or null), head_weights, base (encoder_id, kind, source, config_hash of the
     encoder it came from), created_at, versions, extra (free-form, e.g. training run metadata). The JSON is
     written last, so a directory with it is a complete checkpoint.
@@ -120,8 +122,7 @@ def save_encoder_checkpoint(encoder: MuQEncoder, path: Path | str, *, extra: Map
     meta = {
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_VERSION,
-        "backbone": "muq",
-        "muq_config": encoder.muq_config,
+        **encoder.checkpoint_fields(),  # backbone ("muq" or "musicnn") and its architecture record
         "layer": encoder.layer,
         "pooling": encoder.pooling,
         "sample_rate": encoder.sample_rate,

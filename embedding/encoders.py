@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-import warnings
 from pathlib import Path
 
 import torch
@@ -46,6 +45,8 @@ from embedding.muq_encoder import (
     default_layer,
     muq_config_dict,
 )
+from embedding.musicnn import MUSICNN_SAMPLE_RATE, MusicnnNotInstalledError
+from embedding.musicnn_encoder import MUSICNN_KIND, MusicnnEncoder, load_musicnn, load_musicnn_checkpoint
 from embedding.small_muq import SMALL_MUQ_STAT, SMALL_RANDOM_KIND, build_small_muq, small_encoder, small_muq_config
 from embedding.weights import file_digest, load_state, read_json, read_weights
 from museed.settings import Settings, get_settings
@@ -58,6 +59,7 @@ __all__ = [
     "HEAD_WEIGHTS_FILE",
     "MIN_SEGMENT_SAMPLES",
     "MUQ_SAMPLE_RATE",
+    "MUSICNN_KIND",
     "POOLING",
     "PRETRAINED_DEPTH",
     "PRETRAINED_LAYER",
@@ -67,10 +69,12 @@ __all__ = [
     "EncoderError",
     "EncoderNotCachedError",
     "MuQEncoder",
+    "MusicnnEncoder",
     "RandomEncoderWarning",
     "build_projection_head",
     "build_small_muq",
     "default_layer",
+    "encoder_sample_rate",
     "library_versions",
     "load_encoder",
     "muq_config_dict",
@@ -97,8 +101,10 @@ def load_encoder(
     """Build the encoder named by `spec`. Never touches the network.
 
     - "auto": `settings.muq_local_dir` if set, else `settings.muq_hub_id` from the Hugging Face cache; when
-      neither is available, the small random MuQ (seed 0) with a loud warning (`RandomEncoderWarning`).
-    - "small" / "small:SEED": the small randomly initialised MuQ.
+      neither is available, the pretrained MusiCNN (MSD) from the installed `musicnn` wheel (the reason is
+      logged and kept in `provenance["fallback_reason"]`); without that package either, `EncoderNotCachedError`.
+    - "musicnn", "musicnn:MSD", "musicnn:MTT": pretrained MusiCNN (`embedding.musicnn_encoder`), 16 kHz, 200-d.
+    - "small" / "small:SEED": the small randomly initialised MuQ (asked for by name only: tests, demos).
     - "mulan", "mulan:OWNER/NAME", "mulan:DIR" or "OpenMuQ/MuQ-MuLan-large": the MuQ-MuLan audio tower
       (`embedding.mulan.load_mulan`), for the tagging vector space.
     - "owner/name": a MuQ in the Hugging Face cache (offline; `EncoderError` if it is not there).
@@ -111,6 +117,8 @@ def load_encoder(
     if spec == "mulan" or spec.startswith("mulan:") or spec.rstrip("/").endswith("MuQ-MuLan-large"):
         # the MuLan audio tower speaks the same Encoder protocol; `museed embed --also-encoder` uses it
         return load_mulan(spec if spec.startswith("mulan") else f"mulan:{spec}", device=device)  # type: ignore[return-value]
+    if spec == MUSICNN_KIND or spec.startswith(f"{MUSICNN_KIND}:"):
+        return load_musicnn(spec, device=device, batch_size=batch_size, layer=layer)
     if spec == "auto":
         return _load_auto(settings, device=device, batch_size=batch_size, layer=layer)
     if spec == "small" or spec.startswith("small:"):
@@ -124,7 +132,8 @@ def load_encoder(
     if _HUB_ID.fullmatch(spec):
         return _load_hub(spec, device=device, batch_size=batch_size, layer=layer)
     raise EncoderError(
-        f"unknown encoder spec {spec!r}: expected 'auto', 'small', 'small:SEED', a Hugging Face repo id "
+        f"unknown encoder spec {spec!r}: expected 'auto', 'musicnn', 'musicnn:MSD', 'musicnn:MTT', 'small', "
+        "'small:SEED', a Hugging Face repo id "
         "(owner/name) in the local cache, or an existing directory"
     )
 
@@ -141,16 +150,38 @@ def _load_auto(settings: Settings, *, device: str | None, batch_size: int, layer
         return _load_hub(settings.muq_hub_id, device=device, batch_size=batch_size, layer=layer)
     except EncoderNotCachedError as error:  # cached-but-broken weights stay an error
         reason = str(error)
-    message = (
-        f"NO PRETRAINED MuQ AVAILABLE ({reason}). Falling back to a SMALL RANDOMLY INITIALISED MuQ (seed 0): "
-        f"its vectors are NOT MuQ embeddings and carry encoder_id '{SMALL_RANDOM_KIND}:...'. For real "
-        f"embeddings put {settings.muq_hub_id} in the Hugging Face cache or set MUSEED_MUQ_LOCAL_DIR."
-    )
-    log.warning(message)
-    warnings.warn(message, RandomEncoderWarning, stacklevel=3)  # point at load_encoder's caller
-    encoder = small_encoder(0, device, batch_size, layer)
+    try:
+        encoder = load_musicnn(MUSICNN_KIND, device=device, batch_size=batch_size, layer=layer)
+    except MusicnnNotInstalledError as error:  # broken musicnn weights raise on their own
+        # the random small MuQ is only ever served by name ("small"): arbitrary vectors must be asked for
+        raise EncoderNotCachedError(
+            f"no pretrained encoder on this machine: {reason}; and {error}. Or ask for the small random MuQ "
+            "by name (--encoder small), whose vectors are not embeddings of anything."
+        ) from None
+    log.warning("no pretrained MuQ (%s): serving the pretrained MusiCNN %s", reason, encoder.encoder_id)
     encoder.provenance["fallback_reason"] = reason
     return encoder
+
+
+def encoder_sample_rate(spec: str, *, settings: Settings | None = None) -> int:
+    """The sample rate the encoder named by `spec` takes, without building it (training decodes audio first)."""
+    settings = settings or get_settings()
+    spec = spec.strip()
+    if spec == MUSICNN_KIND or spec.startswith(f"{MUSICNN_KIND}:"):
+        return MUSICNN_SAMPLE_RATE
+    path = Path(spec).expanduser()
+    if (path / CHECKPOINT_FILE).is_file():
+        return int(read_json(path / CHECKPOINT_FILE).get("sample_rate", MUQ_SAMPLE_RATE))
+    if spec == "auto" and settings.muq_local_dir is None:
+        from huggingface_hub import snapshot_download
+
+        try:
+            snapshot_download(settings.muq_hub_id, local_files_only=True)
+        except Exception:  # not cached: "auto" serves MusiCNN when its package is there
+            import importlib.util
+
+            return MUSICNN_SAMPLE_RATE if importlib.util.find_spec("musicnn") else MUQ_SAMPLE_RATE
+    return MUQ_SAMPLE_RATE
 
 
 def _load_hub(hub_id: str, *, device: str | None, batch_size: int, layer: int | None) -> MuQEncoder:
@@ -179,6 +210,9 @@ def _load_directory(path: Path, *, device: str | None, batch_size: int, layer: i
     if not path.is_dir():
         raise EncoderError(f"{path} is not a directory (expected a MuQ save_pretrained dir or a checkpoint)")
     if (path / CHECKPOINT_FILE).is_file():
+        meta = read_json(path / CHECKPOINT_FILE)
+        if meta.get("backbone") == MUSICNN_KIND and meta.get("format") == CHECKPOINT_FORMAT:
+            return load_musicnn_checkpoint(path, meta, device=device, batch_size=batch_size, layer=layer)
         return load_checkpoint(path, device=device, batch_size=batch_size, layer=layer)
     if (path / "config.json").is_file():
         return _load_pretrained_dir(

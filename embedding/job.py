@@ -116,6 +116,10 @@ def embed_plain(
 ) -> EmbedReport:
     """Decode and embed `tracks` one batch at a time in this process; resumable, failures recorded, never dies."""
     policy = policy or SegmentPolicy(sample_rate=encoder.sample_rate)
+    if policy.sample_rate != encoder.sample_rate:  # audio at another rate would embed as nonsense, silently
+        raise EmbedJobError(
+            f"{encoder.encoder_id} expects {encoder.sample_rate} Hz; the policy decodes at {policy.sample_rate}"
+        )
     started = time.perf_counter()
     writer = VectorSetWriter(out, manifest_for(encoder))
     already = writer.done_track_ids()

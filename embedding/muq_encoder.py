@@ -36,6 +36,9 @@ MUQ_SAMPLE_RATE = 24_000  # MuQ's mel front end is built for 24 kHz
 PRETRAINED_LAYER = 10  # see the module docstring
 PRETRAINED_DEPTH = 12
 POOLING = "mean"
+#: the terms of MuQ's published weights (OpenMuQ model cards), recorded with every vector set they make
+MUQ_WEIGHTS_LICENCE = "MuQ weights: CC BY-NC 4.0 (OpenMuQ model card); MuQ code: MIT"
+RANDOM_WEIGHTS_LICENCE = "randomly initialised from a seed: no pretrained weights, no licence terms"
 MIN_SEGMENT_SAMPLES = 2048  # MuQ's STFT (n_fft 2048, reflect padding) needs at least this much audio
 
 
@@ -64,6 +67,7 @@ class MuQEncoder:
         head_spec: Mapping[str, Any] | None = None,
         label: str | None = None,
         provenance: Mapping[str, Any] | None = None,
+        weights_licence: str | None = None,
     ) -> None:
         if batch_size < 1:
             raise EncoderError("batch_size must be >= 1")
@@ -91,6 +95,9 @@ class MuQEncoder:
         self.dim = int(self.head_spec["out_dim"]) if self.head_spec else int(self.muq_config["encoder_dim"])
         self.weights_fingerprint = weights_fingerprint or f"sha256:{state_dict_digest(model)}"
         self.provenance = dict(provenance or {})
+        self.weights_licence = weights_licence or (
+            RANDOM_WEIGHTS_LICENCE if kind.endswith("-random") else MUQ_WEIGHTS_LICENCE
+        )
         self.model.to(self.device).eval()
         if self.head is not None:
             self.head.to(self.device).eval()
@@ -130,10 +137,51 @@ class MuQEncoder:
             "device": str(self.device),
             "batch_size": self.batch_size,
             "weights_fingerprint": self.weights_fingerprint,
+            "weights_licence": self.weights_licence,
             "config_hash": self.config_hash,
             "provenance": self.provenance,
             "versions": library_versions(),
         }
+
+    @property
+    def backbone_dim(self) -> int:
+        """Width of the pooled hidden layer (the input of a projection head)."""
+        return int(self.muq_config["encoder_dim"])
+
+    def checkpoint_fields(self) -> dict[str, Any]:
+        """What a MUSEED checkpoint records to rebuild this backbone (`embedding.checkpoint`)."""
+        return {"backbone": "muq", "muq_config": self.muq_config}
+
+    def with_head(self, head: nn.Module, head_spec: Mapping[str, Any], provenance: Mapping[str, Any]) -> MuQEncoder:
+        """This backbone (shared, not copied) with a new projection head: the encoder training starts from."""
+        return type(self)(
+            self.model,
+            source=self.source,
+            layer=self.layer,
+            device=str(self.device),
+            batch_size=self.batch_size,
+            kind=self.kind,
+            weights_fingerprint=self.weights_fingerprint,  # the checkpoint's `base` records where training started
+            head=head,
+            head_spec=head_spec,
+            label=self.encoder_id.removeprefix(f"{self.kind}:"),  # the kind prefixes the new id once
+            provenance=provenance,
+            weights_licence=self.weights_licence,
+        )
+
+    def backbone_modules(self, unfreeze: str) -> list[nn.Module]:
+        """The backbone modules the unfreeze policy trains: `head` none, `top:K` the K conformer layers below
+        the pooled layer (plus the final layer norm when the last layer is pooled), `all` front end and conformer."""
+        inner = self.model.model
+        if unfreeze == "all":
+            return [inner.conv, inner.conformer]
+        if unfreeze.startswith("top:"):
+            k = int(unfreeze[4:])
+            modules: list[nn.Module] = list(inner.conformer.layers[max(0, self.layer - k) : self.layer])
+            if self.layer == len(inner.conformer.layers):  # the last hidden state includes the final norm
+                modules.append(inner.conformer.layer_norm)
+            return modules
+        return []
 
     def pooled(self, waveforms: torch.Tensor) -> torch.Tensor:
         """(batch, samples) waveforms -> (batch, dim) pooled vectors, differentiable (for training).

@@ -13,15 +13,18 @@ every inserted row.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from indexing.compact import CompactStore
 from indexing.plan import IndexPlan, default_plan
-from indexing.schema import PLAN_PROPERTY, collection_schema, index_params, milvus_row
+from indexing.schema import PLAN_PROPERTY, SCALAR_FIELDS, collection_schema, index_params, milvus_row
 from indexing.search import ServingIndex, VectorIndexError, hit_id
 from museed.vectorset import VectorSet
 
@@ -57,15 +60,22 @@ class TrackIndex(ServingIndex):
         plan_info: dict[str, Any] | None = None,
         min_recall: float = 0.0,
         sample_queries: int = 50,
+        store_dir: Path | None = None,
+        store_dtype: str = "int8",
     ) -> str:
         """Write a new versioned collection from `vectors` (+ scalar `metadata` per track), index, load and
         verify it (row count, self-hits, recall@10 of `sample_queries` vs exact search >= `min_recall`), then move
         the serving alias to it. IVF_PQ becomes LITE_SUBSTITUTE on Milvus Lite. Returns the new collection's name;
-        `last_check` holds what the verification measured."""
+        `last_check` holds what the verification measured.
+
+        With `store_dir`, the compact store (`indexing.compact`: `store_dtype` copies of the vectors plus the
+        scalar fields) is written to `store_dir/<collection>` and its path kept in the collection's properties,
+        so serving processes re-rank and search small filters exactly from it."""
         plan = (plan or default_plan(len(vectors))).for_engine(self.is_lite)
         name = f"{self.alias}_{vectors.manifest.vector_set_id}_{int(time.time() * 1000)}"
         dim = int(vectors.manifest.dim)
         self.client.create_collection(collection_name=name, schema=collection_schema(dim))
+        folder = Path(store_dir) / name if store_dir is not None else None
         try:
             # the plan travels with the collection, so a restarted API searches with the tuned nprobe
             stored = {
@@ -75,14 +85,20 @@ class TrackIndex(ServingIndex):
                 "engine": self.engine,
                 "vector_set_id": vectors.manifest.vector_set_id,
                 "encoder_id": vectors.manifest.encoder_id,
+                "dim": dim,
             }
+            if folder is not None:
+                stored["compact_store"] = {"path": str(folder.resolve()), "rows": len(vectors), "dtype": store_dtype}
             self.client.alter_collection_properties(name, properties={PLAN_PROPERTY: json.dumps(stored)})
             ids = vectors.track_ids
+            scalars: list[dict[str, Any]] = []  # the rows' scalar fields, for the compact store
             for start in range(0, len(ids), batch):
                 rows = [
                     milvus_row(int(ids[i]), vectors.vectors[i], metadata.get(int(ids[i]), {}), vectors, i)
                     for i in range(start, min(start + batch, len(ids)))
                 ]
+                if folder is not None:
+                    scalars.extend({f: r[f] for f in SCALAR_FIELDS} for r in rows)
                 self.client.insert(collection_name=name, data=rows)
                 if progress:
                     progress(min(start + batch, len(ids)), len(ids))
@@ -91,9 +107,14 @@ class TrackIndex(ServingIndex):
             self.client.create_index(collection_name=name, index_params=index_params(self.client, plan, self.is_lite))
             self._wait_indexed(name, len(vectors))
             self.client.load_collection(collection_name=name)
-            self.last_check = self._verify(name, vectors, plan, min_recall, sample_queries)
+            store = CompactStore.from_rows(ids, vectors.vectors, scalars, store_dtype) if folder else None
+            self.last_check = self._verify(name, vectors, plan, min_recall, sample_queries, store)
+            if store is not None and folder is not None:
+                store.save(folder)
         except Exception:
             self.client.drop_collection(name)
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
             raise
         self._point_alias(name)
         return name
@@ -112,8 +133,16 @@ class TrackIndex(ServingIndex):
             time.sleep(0.5)
 
     def _verify(
-        self, name: str, vectors: VectorSet, plan: IndexPlan, min_recall: float, sample_queries: int
+        self,
+        name: str,
+        vectors: VectorSet,
+        plan: IndexPlan,
+        min_recall: float,
+        sample_queries: int,
+        store: CompactStore | None = None,
     ) -> BuildCheck:
+        """Row count, self-hits and sample recall of the new collection, searched as serving will search it
+        (the top `plan.rerank` re-ranked from `store` when both are set)."""
         stats = self.client.get_collection_stats(name)
         count = int(stats.get("row_count", 0))
         if count != len(vectors):
@@ -124,15 +153,19 @@ class TrackIndex(ServingIndex):
         probe = vectors.vectors[rows]
         k = min(10, len(vectors))
         truth = np.argsort(-(probe @ vectors.vectors.T), axis=1)[:, :k]
+        rerank = store is not None and plan.rerank > 0
         res = self.client.search(
             collection_name=name,
             data=probe.tolist(),
-            limit=k,
+            limit=max(k, plan.rerank) if rerank else k,
             anns_field="vector",
             search_params=plan.search_params(),
             output_fields=["track_id"],
             consistency_level=VERIFY_CONSISTENCY,
         )
+        if store is not None and rerank:
+            ranked = [store.rerank(q, [hit_id(h) for h in r])[:k] for q, r in zip(probe, res, strict=True)]
+            res = [[{"id": t} for t, _, _ in r] for r in ranked]
         ids = vectors.track_ids
         found_self = sum(bool(r) and hit_id(r[0]) == int(ids[i]) for r, i in zip(res, rows, strict=True))
         recall = float(
@@ -179,7 +212,11 @@ class TrackIndex(ServingIndex):
             # replaced when the next newer collection was built
             replaced_ms = versions[i + 1][1] if i + 1 < len(versions) else now_ms
             if rank >= keep_previous and now_ms - replaced_ms >= grace_seconds * 1000:
+                store = self.stored_plan(name).get("compact_store") or {}
                 self.client.drop_collection(name)
+                if store.get("path"):
+                    shutil.rmtree(store["path"], ignore_errors=True)
+                self._stores.pop(name, None)
                 self._plans.pop(name, None)
                 dropped.append(name)
         return dropped

@@ -5,6 +5,11 @@ dimension), `nbits` 8, and for each pair the smallest `nprobe` whose recall@k ag
 on held-out queries reaches the target. Every operating point examined is recorded; the fastest pair meeting the
 target wins. When no pair reaches the target (PQ's quantisation error caps recall), the most accurate point is
 chosen and the plan says `meets_target: false` -- callers report that instead of pretending.
+
+Re-rank mode (`rerank=R`): each search fetches the top R by PQ distance and re-ranks them from int8 copies of the
+vectors (`indexing.compact`, what serving does), so a small m suffices; the default grid is then one nlist and
+m = dim/8. `tune_rows` tunes on a sample of that many rows (a Milvus segment's worth: the server builds and probes
+one IVF index per segment, so the per-segment shape is what the plan sets), which keeps tuning time flat in N.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from typing import Any
 import faiss
 import numpy as np
 
-from indexing.plan import IndexPlan
+from indexing.compact import code_scores, quantize
+from indexing.plan import EXACT_MAX_ROWS, IndexPlan
 from museed.errors import PipelineError
 
 #: Knowhere/FAISS k-means wants at least this many training points per list
@@ -69,9 +75,15 @@ class TunedPlan:
     train_size: int
     seconds: float
     operating_points: list[OperatingPoint] = field(default_factory=list)
+    #: candidates re-ranked from the compact store per search (0: plain IVF_PQ)
+    rerank: int = 0
+    #: rows the scan was tuned on (a sample of the vectors when smaller than n_vectors)
+    tune_rows: int = 0
 
     def index_plan(self, index_type: str = "IVF_PQ") -> IndexPlan:
         """The Milvus plan: IVF_PQ with these parameters, or a substitute type with the same nlist/nprobe."""
+        # a plan that re-ranks is served with a compact store, which also answers small filters exactly
+        exact_max_rows = EXACT_MAX_ROWS if self.rerank else 0
         if index_type == "IVF_PQ":
             return IndexPlan(
                 index_type="IVF_PQ",
@@ -80,8 +92,17 @@ class TunedPlan:
                 nprobe=self.nprobe,
                 m=self.m,
                 nbits=self.nbits,
+                rerank=self.rerank,
+                exact_max_rows=exact_max_rows,
             )
-        return IndexPlan(index_type=index_type, metric=self.metric, nlist=self.nlist, nprobe=self.nprobe)
+        return IndexPlan(
+            index_type=index_type,
+            metric=self.metric,
+            nlist=self.nlist,
+            nprobe=self.nprobe,
+            rerank=self.rerank,
+            exact_max_rows=exact_max_rows,
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The plan as a JSON-ready dict."""
@@ -148,12 +169,15 @@ def tune_ivf_pq(
     seed: int = 0,
     log: Callable[[str], None] | None = None,
     extend_m: bool = True,
+    rerank: int = 0,
+    tune_rows: int | None = None,
 ) -> TunedPlan:
     """Scan IVF-PQ settings on `vectors` (unit rows, IP metric) and pick the fastest meeting `recall_target`.
 
     `n_queries` rows are held out as queries (not indexed); the rest are indexed and searched exactly for truth.
     The nprobe ladder stops early once recall plateaus; with `extend_m`, m = dim is tried when no scanned m
-    reaches the target.
+    reaches the target. `rerank` > 0 measures recall after re-ranking the top `rerank` PQ candidates from int8
+    copies; `tune_rows` scans a random sample of that many indexed rows (see the module docstring).
     """
     started = time.perf_counter()
     x = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -166,11 +190,20 @@ def tune_ivf_pq(
     rng = np.random.default_rng(seed)
     order = rng.permutation(n_total)
     queries, base = x[order[:n_queries]], x[order[n_queries:]]
+    if tune_rows is not None and tune_rows < len(base):
+        base = base[np.sort(rng.permutation(len(base))[:tune_rows])]
     n = len(base)
     truth = exact_top_k(base, queries, k)
     train = base[rng.permutation(n)[: min(train_size, n)]]
+    if rerank > 0:  # one cheap configuration: the re-rank, not a finer PQ, carries the recall
+        nlists = (
+            list(nlists) if nlists else [min(nlist_candidates(n, (4,))[0], max(1, len(train) // MIN_POINTS_PER_LIST))]
+        )
+        ms = list(ms) if ms else [m_candidates(dim)[0]]
+        extend_m = False
     nlists = list(nlists) if nlists else nlist_candidates(n)
     ms = list(ms) if ms else m_candidates(dim)
+    codes, scales = quantize(base) if rerank > 0 else (None, None)
     points: list[OperatingPoint] = []
     quantizers: dict[int, Any] = {}
     best_per_config: list[OperatingPoint] = []
@@ -195,7 +228,9 @@ def tune_ivf_pq(
         for nprobe in [p for p in nprobes if p <= nlist] or [nlist]:
             index.nprobe = nprobe
             t1 = time.perf_counter()
-            _, found = index.search(queries, k)
+            _, found = index.search(queries, max(k, rerank))
+            if codes is not None:
+                found = np.array([_reranked(codes, scales, cand, q, k) for cand, q in zip(found, queries, strict=True)])
             ms_q = (time.perf_counter() - t1) * 1000 / len(queries)
             point = OperatingPoint(nlist, m, nbits, nprobe, round(recall_at_k(found, truth, k), 4), round(ms_q, 4))
             points.append(point)
@@ -244,4 +279,15 @@ def tune_ivf_pq(
         train_size=len(train),
         seconds=round(time.perf_counter() - started, 2),
         operating_points=points,
+        rerank=rerank,
+        tune_rows=n,
     )
+
+
+def _reranked(
+    codes: np.ndarray, scales: np.ndarray | None, candidates: np.ndarray, query: np.ndarray, k: int
+) -> np.ndarray:
+    """The `k` best of `candidates` (row numbers, -1 padding) by the stored int8 vectors, padded with -1."""
+    rows = candidates[candidates >= 0]
+    best = rows[np.argsort(-code_scores(codes, scales, rows, query), kind="stable")[:k]]
+    return np.concatenate([best, np.full(k - len(best), -1, dtype=best.dtype)])

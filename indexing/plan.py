@@ -9,6 +9,12 @@ from typing import Any
 
 import numpy as np
 
+#: filters keeping at most this many rows are searched exactly from the compact store: an int8 scan of that many
+#: rows (dim 512) costs about one Milvus request floor on the benchmark machine (docs/BENCHMARKS.md)
+EXACT_MAX_ROWS = 5_000
+#: PQ candidates a served search re-ranks from the compact store (recall@10 >= 0.95 at 90k x 512 in
+#: docs/BENCHMARKS.md, "Vector index"); the tuner measures recall after this re-rank
+SERVING_RERANK = 200
 #: Milvus Lite has no IVF_PQ; IVF_FLAT keeps the plan's nlist/nprobe and loses nothing to quantisation
 LITE_SUBSTITUTE = "IVF_FLAT"
 
@@ -25,17 +31,15 @@ class IndexPlan:
     nbits: int | None = None
     #: the type the plan asked for when this engine could not build it (IVF_PQ on Milvus Lite)
     substitute_for: str | None = None
+    #: candidates fetched from the index and re-ranked from the compact store (0: no re-rank)
+    rerank: int = 0
+    #: filters keeping at most this many rows are searched exactly from the compact store (0: never)
+    exact_max_rows: int = 0
 
     def for_engine(self, is_lite: bool) -> IndexPlan:
         """This plan as the engine can build it: IVF_PQ becomes LITE_SUBSTITUTE on Milvus Lite (same nlist/nprobe)."""
         if is_lite and self.index_type == "IVF_PQ":
-            return IndexPlan(
-                index_type=LITE_SUBSTITUTE,
-                metric=self.metric,
-                nlist=self.nlist,
-                nprobe=self.nprobe,
-                substitute_for="IVF_PQ",
-            )
+            return dataclasses.replace(self, index_type=LITE_SUBSTITUTE, m=None, nbits=None, substitute_for="IVF_PQ")
         return self
 
     def to_json(self) -> dict[str, Any]:
@@ -50,6 +54,15 @@ class IndexPlan:
         if self.index_type == "IVF_PQ":
             params.update(m=self.m, nbits=self.nbits or 8)
         return params
+
+    def vector_bytes(self, rows: int, dim: int) -> int:
+        """Bytes the index keeps per its vectors: PQ codes (m * nbits / 8 per row), SQ8 codes, or float32 rows
+        (FLAT, IVF_FLAT); coarse centroids and codebooks (nlist * dim * 4 and 2^nbits * dim * 4) not included."""
+        if self.index_type == "IVF_PQ" and self.m:
+            return rows * self.m * (self.nbits or 8) // 8
+        if self.index_type == "IVF_SQ8":
+            return rows * dim
+        return rows * dim * 4
 
     @property
     def probes_some_lists(self) -> bool:
@@ -78,3 +91,13 @@ def default_plan(n_vectors: int) -> IndexPlan:
 def default_plan_nprobe(nlist: int) -> int:
     """Probe every list of a small index, an eighth of a large one (recall-tuned plans come from FAISS)."""
     return nlist if nlist <= 16 else max(16, nlist // 8)
+
+
+#: a growing Milvus 2.3.5 segment is sealed at maxSize 512 MB x sealProportion 0.23 (the `milvus` package's config)
+SEGMENT_SEAL_BYTES = int(512 * 2**20 * 0.23)
+
+
+def segment_rows(dim: int) -> int:
+    """Rows of `dim`-wide float32 vectors per sealed Milvus segment: the server builds and probes one IVF index
+    per segment, so nlist and nprobe act on this many rows however large the collection grows."""
+    return max(1, SEGMENT_SEAL_BYTES // (dim * 4))

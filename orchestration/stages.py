@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,7 +73,7 @@ def run_embed(
             tracks,
             encoder_spec,
             out,
-            policy,
+            None,  # the job builds the settings' policy at the encoders' sample rate (16 kHz for MusiCNN)
             also=also,
             settings=settings,
             ray_address=ray_address,
@@ -92,7 +92,7 @@ def run_embed(
                 tracks,
                 encoder,
                 target,
-                policy=policy,
+                policy=replace(policy, sample_rate=encoder.sample_rate),
                 batch_tracks=batch_size,
                 shard_tracks=shard_tracks,
                 progress=progress,
@@ -214,6 +214,7 @@ def run_index(
     """
     from indexing.faiss_tuning import read_plan, tune_ivf_pq
     from indexing.milvus_index import IndexPlan, TrackIndex, default_plan
+    from indexing.plan import SERVING_RERANK, segment_rows
     from museed.tags import read_tags
     from museed.vectorset import load_vector_set
 
@@ -229,7 +230,15 @@ def run_index(
             raise StageError(f"plan {plan_path} is for dim {tuned.dim}, the vector set has dim {vs.manifest.dim}")
         plan = tuned.index_plan()
     elif len(vs) >= MIN_TUNE_VECTORS:
-        tuned = tune_ivf_pq(vs.vectors, recall_target=recall_target, vector_set_id=vs.manifest.vector_set_id, log=log)
+        # re-rank mode: a small m plus int8 copies in the API process (issue 19), tuned on one segment's rows
+        tuned = tune_ivf_pq(
+            vs.vectors,
+            recall_target=recall_target,
+            vector_set_id=vs.manifest.vector_set_id,
+            log=log,
+            rerank=SERVING_RERANK,
+            tune_rows=segment_rows(vs.manifest.dim),
+        )
         tuned.write(plan_file)
         plan, source = tuned.index_plan(), "tuned"
     else:
@@ -245,7 +254,14 @@ def run_index(
         # the verification demands most of the tuned recall (a sample of 50 queries is noisy)
         min_recall = max(0.0, tuned.recall - 0.15) if tuned is not None else 0.0
         name = index.build(
-            vs, track_metadata(catalog, tags), plan=plan, progress=progress, plan_info=info, min_recall=min_recall
+            vs,
+            track_metadata(catalog, tags),
+            plan=plan,
+            progress=progress,
+            plan_info=info,
+            min_recall=min_recall,
+            # the compact store every API worker memory-maps: exact small filters and the re-rank
+            store_dir=settings.data_dir / "index_stores",
         )
         dropped = index.prune(keep_previous=keep_previous, grace_seconds=grace_seconds)
         served = index.current_plan()

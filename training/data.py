@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from embedding.audio import AudioError, load_segments
-from embedding.encoders import MUQ_SAMPLE_RATE
+from embedding.encoders import MUQ_SAMPLE_RATE, encoder_sample_rate
 from training.config import RUN_LOGGER, TrainConfig, TrainError
 
 log = logging.getLogger(RUN_LOGGER)
@@ -30,11 +30,12 @@ class TripletData:
 
     train: pd.DataFrame
     val: pd.DataFrame
-    audio: dict[int, np.ndarray]  # track_id -> float32 (samples,) at 24 kHz (empty without `cache_audio`)
+    audio: dict[int, np.ndarray]  # track_id -> float32 (samples,) at `sample_rate` (empty without `cache_audio`)
     genre: dict[int, str]  # track_id -> genre (anchors and positives)
     dropped: dict[str, int]  # why triplets were left out
     paths: dict[int, str] = field(default_factory=dict)  # every usable track's audio file
     cache_seconds: float = 10.0
+    sample_rate: int = MUQ_SAMPLE_RATE  # the encoder's (16 kHz for MusiCNN)
     features: dict[int, torch.Tensor] | None = None  # head-only: track_id -> (cache_crops + 1, D); last = centre
 
     @property
@@ -47,7 +48,7 @@ class TripletData:
         if track_id in self.audio:
             return self.audio[track_id]
         try:
-            decoded = load_segments(self.paths[track_id], MUQ_SAMPLE_RATE, self.cache_seconds, n_segments=1)
+            decoded = load_segments(self.paths[track_id], self.sample_rate, self.cache_seconds, n_segments=1)
             segment: np.ndarray = decoded.segments[0]
             return segment
         except AudioError as error:
@@ -90,6 +91,7 @@ def load_triplet_data(
         train = train.iloc[shard[0] :: shard[1]]
     if train.empty or val.empty:
         raise TrainError(f"{path} needs training and validation triplets (has {len(train)} / {len(val)})")
+    sample_rate = encoder_sample_rate(config.encoder)
     ids = sorted(set(pd.concat([train, val])[["anchor", "positive", "negative"]].to_numpy().ravel().tolist()))
     audio: dict[int, np.ndarray] = {}
     paths: dict[int, str] = {}
@@ -102,7 +104,7 @@ def load_triplet_data(
             paths[int(track_id)] = source
         else:
             try:
-                seg = load_segments(source, MUQ_SAMPLE_RATE, config.cache_seconds, n_segments=1)
+                seg = load_segments(source, sample_rate, config.cache_seconds, n_segments=1)
                 audio[int(track_id)] = seg.segments[0]
                 paths[int(track_id)] = source
             except AudioError as error:
@@ -131,6 +133,7 @@ def load_triplet_data(
         dropped=dropped,
         paths=paths,
         cache_seconds=config.cache_seconds,
+        sample_rate=sample_rate,
     )
 
 

@@ -54,23 +54,15 @@ def build_encoder(config: TrainConfig, device: str | None = None) -> MuQEncoder:
     base = load_encoder(config.encoder, device=device or config.device, layer=config.layer)
     if base.head is not None:
         return base  # continuing from a fine-tuned checkpoint: keep its head
-    spec = {"in_dim": int(base.muq_config["encoder_dim"]), **config.head}
+    spec = {"in_dim": base.backbone_dim, **config.head}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         head = build_projection_head(spec)
-    return MuQEncoder(
-        base.model,
-        source=base.source,
-        layer=base.layer,
-        device=str(base.device),
-        batch_size=base.batch_size,
-        kind=base.kind,
-        weights_fingerprint=base.weights_fingerprint,  # the checkpoint's `base` records where training started
-        head=head,
-        head_spec=spec,
-        label=base.encoder_id.removeprefix(f"{base.kind}:"),  # the kind prefixes the new id once
+    return base.with_head(
+        head,
+        spec,
         # the checkpoint records the encoder training started from, not this headed copy of it
-        provenance={
+        {
             **base.provenance,
             "base": {
                 "encoder_id": base.encoder_id,
@@ -89,18 +81,8 @@ def set_trainable(encoder: MuQEncoder, unfreeze: str) -> list[nn.Parameter]:
     assert encoder.head is not None
     for p in encoder.head.parameters():
         p.requires_grad_(True)
-    inner = encoder.model.model
-    modules: list[nn.Module] = []
-    if unfreeze == "all":
-        modules = [inner.conv, inner.conformer]
-    elif unfreeze.startswith("top:"):
-        k = int(unfreeze[4:])
-        layers = inner.conformer.layers[max(0, encoder.layer - k) : encoder.layer]
-        modules = list(layers)
-        if encoder.layer == len(inner.conformer.layers):  # the last hidden state includes the final norm
-            modules.append(inner.conformer.layer_norm)
     params: list[nn.Parameter] = []
-    for module in modules:
+    for module in encoder.backbone_modules(unfreeze):
         for p in module.parameters():
             p.requires_grad_(True)
             params.append(p)

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 from torch.amp.grad_scaler import GradScaler  # the defining module: torch.amp does not re-export it for mypy
 
-from embedding.encoders import MUQ_SAMPLE_RATE, MuQEncoder
-from training.config import TrainConfig
+from embedding.encoders import MuQEncoder
+from training.config import TrainConfig, TrainError
 from training.data import TripletData, crop
 from training.model import EmbeddingNet, build_encoder, set_trainable
 
@@ -67,6 +67,10 @@ def build_state(
 ) -> State:
     """Encoder + head, trainable parameters, optimiser, cosine schedule with warm-up, feature cache."""
     encoder = build_encoder(config, device=device)
+    if encoder.sample_rate != data.sample_rate:
+        raise TrainError(
+            f"{encoder.encoder_id} takes {encoder.sample_rate} Hz; the audio was decoded at {data.sample_rate}"
+        )
     backbone_params = set_trainable(encoder, config.unfreeze)
     net: nn.Module = EmbeddingNet(encoder, backbone_trainable=bool(backbone_params)).to(encoder.device)
     assert encoder.head is not None
@@ -105,7 +109,7 @@ def autocast(state: State) -> Any:
 def _cache_features(state: State) -> dict[int, torch.Tensor]:
     """Backbone features of `cache_crops` random crops (training tracks) and the centre crop of every track."""
     cfg, net = state.config, state.module
-    samples = int(cfg.crop_seconds * MUQ_SAMPLE_RATE)
+    samples = int(cfg.crop_seconds * state.encoder.sample_rate)
     train_ids = set(state.data.train[["anchor", "positive", "negative"]].to_numpy().ravel().tolist())
     feats: dict[int, torch.Tensor] = {}
     net.eval()
@@ -141,7 +145,7 @@ def embed(state: State, track_ids: Sequence[int], *, train: bool, use_head: bool
         feats = torch.stack([state.data.features[int(t)][int(i)] for t, i in zip(track_ids, pick, strict=True)])
         from_features: torch.Tensor = state.net(features=feats.to(state.device), use_head=use_head)
         return from_features
-    samples = int(cfg.crop_seconds * MUQ_SAMPLE_RATE)
+    samples = int(cfg.crop_seconds * state.encoder.sample_rate)
     rng = state.rng if train else None
     waves = np.stack([crop(state.data.clip(int(t)), samples, rng, cfg.gain_db) for t in track_ids])
     from_waves: torch.Tensor = state.net(waves=torch.from_numpy(waves).to(state.device), use_head=use_head)

@@ -161,6 +161,7 @@ def render_markdown(m: dict[str, Any]) -> str:
     lines += _per_genre_section(m, names)
     lines += _retrieval_section(m, names)
     lines += _hubness_section(m, names)
+    lines += _hubness_correction_section(m, names)
     lines += _training_section(m)
     lines += [
         "## t-SNE maps",
@@ -258,6 +259,33 @@ def _hubness_section(m: dict[str, Any], names: list[str]) -> list[str]:
         hubs = ", ".join(f"{x['track_id']}: {x['k_occurrence']} ({x['genre'] or '?'})" for x in h["hubs"][:5])
         lines.append(f"| `{name}` | {num(h['skewness'], 2)} | {pct(h['coverage'])} | {h['max_occurrence']} | {hubs} |")
     return [*lines, "", f"![k-occurrence]({m['figures']['k_occurrence']})", ""]
+
+
+def _hubness_correction_section(m: dict[str, Any], names: list[str]) -> list[str]:
+    fix = m.get("hubness_correction")
+    if not fix:
+        return []  # metrics written before the discovery engine
+    k = m["config"]["retrieval_k"]
+    lines = [
+        "## Hubness and diversity after the correction",
+        "",
+        f"The discovery dial's hubness correction (`discovery.dial`, CSLS): every top-{k} list re-ranked by "
+        f"2 cos(q, x) - r_{k}(x), where r_{k}(x) is x's mean cosine to its {k} nearest tracks, so tracks that sit in "
+        "too many neighbourhoods are discounted. Intra-list diversity = mean cosine distance between the tracks of "
+        "one list; similarity = mean cosine between a track and its list.",
+        "",
+        f"| vector set | lists | N_{k} skewness | max N_{k} | coverage | intra-list diversity | similarity |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        if name not in fix:
+            continue
+        for label, row in (("plain", fix[name]["plain"]), ("corrected", fix[name]["corrected"])):
+            lines.append(
+                f"| `{name}` | {label} | {num(row['k_occurrence_skew'], 2)} | {row['max_k_occurrence']} | "
+                f"{pct(row['coverage'])} | {num(row['intra_list_diversity'])} | {num(row['mean_similarity'])} |"
+            )
+    return [*lines, ""]
 
 
 def _training_section(m: dict[str, Any]) -> list[str]:

@@ -28,6 +28,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from discovery.measure import hubness_and_diversity
 from evaluation import figures
 from evaluation.cases import case_studies
 from evaluation.inputs import (
@@ -265,6 +266,12 @@ def run_evaluation(
     sections = Sections(held_out, split_source, scores, comparisons, cases, figure_files, tsne_points, training)
     request = {"fma": fma, "tags": tags, "train_run": train_run}
     metrics = assemble_metrics(cfg, command, request, inputs, labels, sections)
+    if len(inputs.ids) > RETRIEVAL_K:
+        say("hubness and diversity before and after the hubness correction (CSLS)")
+        metrics["hubness_correction"] = {
+            s.name: hubness_and_diversity(s.vectors, RETRIEVAL_K, scores.full[s.name].index[:, :RETRIEVAL_K]).as_dict()
+            for s in inputs.sets
+        }
     return write_report(out, metrics, list(sections.figures.values()), started)
 
 

@@ -5,7 +5,8 @@ written, whether or not any test executes it.
     museed (kit) <- synth
     museed <- embedding <- tagging, training, evaluation
     museed <- indexing
-    api -> indexing, embedding, museed
+    museed <- discovery <- api, evaluation (the discovery engine runs when serving and in the report)
+    api -> indexing, embedding, discovery, museed
     orchestration -> everything; only orchestration, benchmarks and tests import api or orchestration
     loadtests speak HTTP only (no first-party import at all)
 """
@@ -28,16 +29,29 @@ ALLOWED: dict[str, frozenset[str]] = {
     "embedding": frozenset({"museed"}),
     "tagging": frozenset({"museed", "embedding"}),
     "training": frozenset({"museed", "embedding"}),
-    "evaluation": frozenset({"museed", "embedding"}),
+    "evaluation": frozenset({"museed", "embedding", "discovery"}),
     "indexing": frozenset({"museed"}),
-    "api": frozenset({"museed", "embedding", "indexing"}),
+    "api": frozenset({"museed", "embedding", "indexing", "discovery"}),
+    # the discovery engine: pure numpy over vectors the caller fetched, shared by serving and evaluation
+    "discovery": frozenset({"museed"}),
     "orchestration": frozenset(
-        {"museed", "synth", "embedding", "tagging", "training", "evaluation", "indexing", "api"}
+        {"museed", "synth", "embedding", "tagging", "training", "evaluation", "indexing", "api", "discovery"}
     ),
     "loadtests": frozenset(),
     # benchmarks time the stages as users run them, so they sit beside orchestration on the top floor
     "benchmarks": frozenset(
-        {"museed", "synth", "embedding", "tagging", "training", "evaluation", "indexing", "api", "orchestration"}
+        {
+            "museed",
+            "synth",
+            "embedding",
+            "tagging",
+            "training",
+            "evaluation",
+            "indexing",
+            "api",
+            "orchestration",
+            "discovery",
+        }
     ),
 }
 PACKAGES = frozenset(ALLOWED) | {"tests"}

@@ -1,5 +1,5 @@
-"""The recommendation core shared by playlist generation: seed profile, "why" texts, discovery re-ranking
-(maximal marginal relevance) and the unit mean vector ("taste") of a list of tracks."""
+"""The recommendation texts and tastes shared by playlist generation: seed profile, "why" texts and the unit mean
+vector ("taste") of a list of tracks (the discovery rules themselves live in `discovery/`)."""
 
 from __future__ import annotations
 
@@ -36,27 +36,6 @@ def explain(fields: Mapping[str, Any], profile: Mapping[str, str], score: float)
     if len(shared) == 1:
         return f"shares {shared[0]}"
     return f"shares {', '.join(shared[:-1])} and {shared[-1]}"
-
-
-def mmr_order(query: np.ndarray, vectors: np.ndarray, n: int, discovery: float) -> list[int]:
-    """Indices of `n` rows of `vectors` picked greedily by maximal marginal relevance: similarity to `query`
-    minus `discovery` x the largest similarity to an already picked row (0 gives plain similarity order)."""
-    if len(vectors) == 0 or n <= 0:
-        return []
-    relevance = vectors @ query
-    if discovery <= 0:
-        return [int(i) for i in np.argsort(-relevance, kind="stable")[:n]]
-    picked: list[int] = []
-    redundancy = np.full(len(vectors), -np.inf, dtype=np.float64)
-    available = np.ones(len(vectors), dtype=bool)
-    for _ in range(min(n, len(vectors))):
-        gain = relevance - discovery * np.where(np.isfinite(redundancy), redundancy, 0.0)
-        gain = np.where(available, gain, -np.inf)
-        best = int(np.argmax(gain))
-        picked.append(best)
-        available[best] = False
-        redundancy = np.maximum(redundancy, vectors @ vectors[best])
-    return picked
 
 
 def unit_mean(vectors: Sequence[np.ndarray]) -> list[float] | None:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from api.common import HEX_ID_PATTERN, MAX_TRACK_ID, distinct_track_ids
 from api.tracks.schemas import TrackBrief
+from discovery.options import DiscoveryOptions
 
 MoodStyle = Literal["dreamy", "driving", "playful", "somber"]
 Energy = Literal["high", "medium", "low"]
@@ -18,29 +19,15 @@ Source = Literal["acoustic", "electronic"]
 LibraryTrackId = Annotated[int, Field(ge=1, le=MAX_TRACK_ID)]
 
 
-class RecommendationOptions(BaseModel):
-    """The filters and options of a recommendation, shared by the listener playlists and the B2B `/v1` API."""
-
-    model_config = ConfigDict(extra="forbid")
+class RecommendationOptions(DiscoveryOptions):
+    """The filters and options of a recommendation, shared by the listener playlists, the web page and the B2B
+    `/v1` API: the index's filters here, the discovery engine's rules (blend, dial, policy, flow) inherited."""
 
     genre: str | None = Field(default=None, min_length=1, max_length=64, description="top-level genre filter")
     mood_style: MoodStyle | None = Field(default=None, description="mood filter")
     energy: Energy | None = Field(default=None, description="energy filter")
     valence: Valence | None = Field(default=None, description="valence filter")
     source: Source | None = Field(default=None, description="instrumentation filter")
-    max_per_artist: int | None = Field(
-        default=2, ge=1, le=100, description="diversity: at most this many tracks by one artist (null: no cap)"
-    )
-    discovery: float = Field(
-        default=0.0,
-        ge=0.0,
-        le=1.0,
-        description="0 = most similar first; up to 1 = trade similarity for novelty (maximal marginal relevance: "
-        "each pick's similarity to the seed minus `discovery` x its similarity to the tracks already picked)",
-    )
-    exclude_near_duplicates: bool = Field(
-        default=False, description="drop tracks nearly identical to the seed (cosine >= 0.995)"
-    )
 
 
 class PlaylistCreate(RecommendationOptions):

@@ -17,7 +17,8 @@ from api.common import Page
 from api.db.models import Playlist, PlaylistTrack, Track, Upload, User
 from api.deps import IndexDep, OptionalIndexDep, SessionDep
 from api.errors import Forbidden, NotFound, Unprocessable
-from api.playlists.recommend import WHY_AXES, explain, mmr_order, seed_profile, unit_mean
+from api.playlists.discover import SeedSet, discover
+from api.playlists.recommend import WHY_AXES, explain, seed_profile, unit_mean
 from api.playlists.repository import PlaylistRepository
 from api.playlists.schemas import (
     PlaylistCreate,
@@ -31,13 +32,9 @@ from api.playlists.schemas import (
 from api.playlists.taste import TasteRepository
 from api.tracks.service import brief
 from api.uploads.service import UploadService, UploadServiceDep
-from indexing.milvus_index import IndexPlan, SearchFilters, SearchHit, TrackIndex
+from indexing.milvus_index import IndexPlan, SearchFilters, TrackIndex
 
 log = structlog.get_logger("museed.playlists")
-#: cosine at which a track counts as the same recording as the seed (re-encodes, excerpts)
-NEAR_DUPLICATE = 0.995
-#: the most candidates a discovery re-rank considers
-MAX_POOL = 400
 #: the request fields a recipe keeps (and a refresh replays): all but the title
 RECIPE_OPTIONS = tuple(name for name in PlaylistCreate.model_fields if name != "title")
 
@@ -81,14 +78,6 @@ def summary(playlist: Playlist, n_tracks: int, likes: int = 0) -> PlaylistSummar
         n_tracks=n_tracks,
         likes=likes,
     )
-
-
-def seed_vector(vectors: list[np.ndarray]) -> np.ndarray:
-    """Mean of the seeds' unit vectors, renormalised (the direction all seeds share)."""
-    mean = unit_mean(vectors)
-    if mean is None:
-        raise Unprocessable("the seed tracks point in opposite directions; their mean has no direction")
-    return np.asarray(mean, dtype=np.float32)
 
 
 class PlaylistService:
@@ -159,11 +148,11 @@ class PlaylistService:
         dimension), without storing anything: the B2B API's recommendations are the listener playlists'."""
         assert self.index is not None, "recommending needs the track index"
         if vector is not None:
-            query = seed_vector([np.asarray(vector, dtype=np.float32)])
+            seeds = SeedSet(vectors=np.asarray([vector], dtype=np.float64))
             profile: dict[str, str] = {}
         else:
-            _, query, profile = self._library_seeds(list(seed_track_ids))
-        picks, plan, served, _ = self._pick(query, profile, options, size, list(seed_track_ids))
+            seeds, profile = self._library_seeds(list(seed_track_ids))
+        picks, plan, served, _, _ = self._pick(seeds, profile, options, size)
         return Recommendation(
             picks=[(p.track, p.score, p.why) for p in picks],
             encoder_id=served["encoder_id"],
@@ -172,8 +161,8 @@ class PlaylistService:
             index_type=plan.index_type,
         )
 
-    def _library_seeds(self, track_ids: list[int]) -> tuple[dict[int, Track], np.ndarray, dict[str, str]]:
-        """The seed tracks, their mean vector and the tags they share; 422 for unknown or unembedded ids."""
+    def _library_seeds(self, track_ids: list[int]) -> tuple[SeedSet, dict[str, str]]:
+        """The seed tracks with their vectors, and the tags they share; 422 for unknown or unembedded ids."""
         assert self.index is not None
         seeds = self.repo.tracks_by_id(track_ids)
         unknown = [t for t in track_ids if t not in seeds]
@@ -186,22 +175,22 @@ class PlaylistService:
                 f"seed tracks without an embedding (their audio could not be decoded or was not embedded): {missing}",
                 unembedded_track_ids=missing,
             )
-        query = seed_vector([rows[t]["vector"] for t in track_ids])
-        return seeds, query, seed_profile([rows[t] for t in track_ids])
+        vectors = np.stack([np.asarray(rows[t]["vector"], dtype=np.float64) for t in track_ids])
+        seed_set = SeedSet(vectors=vectors, track_ids=list(track_ids), tracks=[seeds[t] for t in track_ids])
+        return seed_set, seed_profile([rows[t] for t in track_ids])
 
     def _generate(self, request: PlaylistCreate, owner: User) -> _Generated:
         """Seeds -> query vector -> filtered, artist-capped candidates -> (discovery re-rank) -> picks with why."""
         assert self.index is not None, "creating playlists needs the track index"
-        seeds: dict[int, Track] = {}
         upload: Upload | None = None
         if request.seed_upload_id:
             upload = self.uploads.owned(request.seed_upload_id, owner)
-            query = seed_vector([np.asarray(upload.vector, dtype=np.float32)])
+            seeds = SeedSet(vectors=np.asarray([upload.vector], dtype=np.float64))
             profile = {a: v["value"] for a, v in (upload.analysis or {}).get("tags", {}).items() if a in WHY_AXES}
         else:
-            seeds, query, profile = self._library_seeds(request.seed_track_ids)
-        picks, plan, served, vectors = self._pick(query, profile, request, request.size, list(request.seed_track_ids))
-        seed_rows = [seeds[t] for t in request.seed_track_ids]
+            seeds, profile = self._library_seeds(request.seed_track_ids)
+        picks, plan, served, vectors, shortfall = self._pick(seeds, profile, request, request.size)
+        seed_rows = seeds.tracks
         recipe = {
             **request.model_dump(mode="json", include=set(RECIPE_OPTIONS)),
             "seed_profile": profile,
@@ -211,6 +200,8 @@ class PlaylistService:
             "collection": served["collection"],
             "index_type": plan.index_type,
             "nprobe": plan.nprobe,
+            # why the playlist holds fewer tracks than asked for (None: it holds them all)
+            "shortfall": shortfall,
         }
         default_title = f"Like “{upload.filename}”" if upload is not None else _default_title(seed_rows)
         suffix = [v for v in (request.genre, request.mood_style, request.energy and f"{request.energy} energy") if v]
@@ -225,9 +216,10 @@ class PlaylistService:
         )
 
     def _pick(
-        self, query: np.ndarray, profile: dict[str, str], options: RecommendationOptions, size: int, exclude: list[int]
-    ) -> tuple[list[_Pick], IndexPlan, dict[str, Any], dict[int, np.ndarray]]:
-        """Filtered, artist-capped candidates for `query` -> (discovery re-rank) -> `size` picks with why."""
+        self, seeds: SeedSet, profile: dict[str, str], options: RecommendationOptions, size: int
+    ) -> tuple[list[_Pick], IndexPlan, dict[str, Any], dict[int, np.ndarray], str | None]:
+        """`size` picks for `seeds` through the discovery engine (filters in the search; dial, policy, flow and
+        attribution after it), each with its why; and why the playlist is short, when it is."""
         assert self.index is not None
         filters = SearchFilters(
             genre=options.genre,
@@ -238,43 +230,18 @@ class PlaylistService:
         )
         plan = self.index.current_plan()
         served = self.index.served_identity()
-
-        # candidates: the plain playlist needs `size`; discovery re-ranks a pool four times that
-        want = size if options.discovery <= 0 else min(4 * size, MAX_POOL)
-        pool: list[tuple[Track, SearchHit]] = []
-        k = want + 10  # over-fetch: a hit can lack catalog metadata or be a near-duplicate of the seed
-        for _ in range(4):
-            hits = self.index.search(
-                query, k=k, exclude_ids=exclude, plan=plan, filters=filters, max_per_artist=options.max_per_artist
-            )
-            found = self.repo.tracks_by_id([h.track_id for h in hits])
-            for h in hits:
-                track = found.get(h.track_id)
-                if track is None:
-                    log.warning("indexed track missing from the catalog DB", track_id=h.track_id)
-                elif not (options.exclude_near_duplicates and h.score >= NEAR_DUPLICATE) and len(pool) < want:
-                    pool.append((track, h))
-                exclude.append(h.track_id)
-            if len(pool) >= want or len(hits) < k:
-                break
-        # the artist cap holds across rounds: count what earlier rounds took
-        pool = _cap_artists(pool, options.max_per_artist)
-
-        vectors = self.index.get_vectors([h.track_id for _, h in pool])
-        pool = [(t, h) for t, h in pool if h.track_id in vectors]
-        order = mmr_order(
-            query,
-            np.stack([vectors[h.track_id] for _, h in pool]) if pool else np.zeros((0, 1)),
-            size,
-            options.discovery,
-        )
-        picks = [
-            _Pick(track=pool[i][0], score=pool[i][1].score, why=explain(pool[i][1].fields, profile, pool[i][1].score))
-            for i in order
-        ]
-        if not picks:
-            raise Unprocessable("no library track matches these filters; loosen them", reason="no_match")
-        return picks, plan, served, vectors
+        found = discover(self.index, self.repo, seeds, options, size, filters, plan)
+        several = len(seeds.tracks) > 1
+        picks = []
+        for track, hit, pick in found.picks:
+            why = explain(hit.fields, profile, hit.score)
+            if several:  # which seed it answers, when there are several to answer
+                why += f"; closest to “{seeds.tracks[pick.matched_seed].title}”"
+            picks.append(_Pick(track=track, score=hit.score, why=why))
+        shortfall = found.playlist.explanation
+        if shortfall:
+            log.info("playlist short", asked=size, got=len(picks), explanation=shortfall)
+        return picks, plan, served, found.vectors, shortfall
 
     def readable(self, playlist_id: str, viewer: User | None) -> Playlist:
         """A playlist `viewer` may see; private ones of others are reported as absent (no existence leak)."""
@@ -383,19 +350,6 @@ def _default_title(seeds: list[Track]) -> str:
     if len(seeds) > 1:
         base += f" and {len(seeds) - 1} more"
     return base
-
-
-def _cap_artists(pool: list[tuple[Track, SearchHit]], cap: int | None) -> list[tuple[Track, SearchHit]]:
-    """`pool` without the picks beyond `cap` per artist (each search round caps only its own hits)."""
-    if cap is None:
-        return pool
-    seen: dict[int, int] = {}
-    out = []
-    for track, hit in pool:
-        seen[track.artist_id] = seen.get(track.artist_id, 0) + 1
-        if seen[track.artist_id] <= cap:
-            out.append((track, hit))
-    return out
 
 
 def _playlist_service(

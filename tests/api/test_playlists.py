@@ -130,7 +130,7 @@ async def test_tag_filters_and_why(client: httpx.AsyncClient, stack: dict[str, A
 
 
 async def test_discovery_trades_similarity_for_variety(client: httpx.AsyncClient, stack: dict[str, Any]) -> None:
-    from api.playlists.recommend import mmr_order
+    from discovery.dial import mmr_order
 
     vs: VectorSet = stack["vectors"]
     seed = int(vs.track_ids[3])

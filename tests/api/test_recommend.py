@@ -7,8 +7,9 @@ from typing import get_args
 import numpy as np
 import pytest
 
-from api.playlists.recommend import explain, mmr_order, seed_profile, unit_mean
+from api.playlists.recommend import explain, seed_profile, unit_mean
 from api.playlists.schemas import Energy, MoodStyle, Source, Valence
+from discovery.dial import mmr_order
 from museed.vocab import ENERGY, MOOD_STYLES, SOURCE, VALENCE
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import UploadFile as StarletteUploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.b2b.limits import Admission, B2BLimiter
 from api.b2b.plans import SCOPES, Plan
@@ -19,17 +22,24 @@ from api.b2b.schemas import (
     BatchOut,
     BatchRequest,
     MetaOut,
+    QueryOptions,
     RecommendationRequest,
     RecommendationsOut,
+    TrendAxis,
+    TrendsOut,
     UsageOut,
 )
 from api.b2b.service import B2BLimiterDep, B2BServiceDep, RecommenderDep, plans_of
+from api.b2b.trends import CHART_MEDIA_TYPES, MAX_TOP, MAX_WEEKS, ChartFormat, TrendServiceDep, trend_chart
 from api.db.models import ApiKey
-from api.deps import CurrentUser, SessionDep
+from api.deps import CurrentUser, SessionDep, SettingsDep
 from api.errors import PROBLEM_RESPONSE, Forbidden, NotFound, Unauthorized
 from api.tracks.schemas import TrackDetail
 from api.tracks.service import TrackServiceDep
+from api.uploads.endpoints import read_upload
+from api.uploads.service import UploadEmbedder, get_upload_embedder
 
+T = TypeVar("T", bound=BaseModel)
 router = APIRouter(prefix="/v1", tags=["b2b"])
 admin_router = APIRouter(prefix="/v1/orgs", tags=["b2b-admin"])
 
@@ -81,72 +91,159 @@ ApiKeyDep = Annotated[ApiKey, Depends(get_api_key)]
 
 @dataclass
 class Call:
-    """A metered `/v1` call: its key, plan, what the limiter granted, and the response whose headers say so."""
+    """A metered `/v1` call: its key and plan, and, once the route admits it, what the limiter granted (the
+    response's `RateLimit*` headers say so)."""
 
     key: ApiKey
     plan: Plan
-    admission: Admission
     limiter: B2BLimiter
     used: Callable[[], tuple[int, int]]
     response: Response
+    admission: Admission | None = None
+    endpoint: str | None = None
 
-    def charge(self, queries: int) -> None:
-        """Hold `queries` more of the quotas (a batch counts each query), or raise 429 `quota_exceeded`."""
-        if queries <= 0:
-            return
-        quota = self.limiter.reserve(self.admission, self.plan, queries, self.used)
-        names = {w.name for w in quota}
-        self.admission.windows = [w for w in self.admission.windows if w.name not in names] + quota
+    def admit(self, units: int = 1, queries: int = 1, endpoint: str | None = None) -> None:
+        """Take `units` of the rate windows and `queries` of the quotas, or raise 429 / 503; `endpoint` names
+        the usage row when it differs from the route's. Routes call it once their input is valid, so a request
+        refused as malformed (422) has taken nothing."""
+        self.endpoint = endpoint
+        self.admission = self.limiter.admit(self.key.id, self.plan, units, queries, self.used)
         self.response.headers.update(self.admission.headers())
 
 
-def metered(endpoint: str, scope: str | None, units: int = 1, queries: int = 1) -> Any:
-    """The dependency of a `/v1` route: scope check, rate windows (`units`), quotas (`queries`), the
-    `RateLimit*` headers, and the usage row, committed before the answer is sent (function scope), so no
-    answered request goes uncounted, even when the process is killed right after; a failing request gives
-    its quota back and counts nothing."""
+def metered(endpoint: str, scope: str | None) -> Any:
+    """The dependency of a `/v1` route: the key and its scope; the route admits the call (`Call.admit`) once its
+    input is valid; the usage row is committed before the answer is sent (function scope), so no answered
+    request goes uncounted, even when the process is killed right after; a failing request gives its quota
+    back and counts nothing."""
 
     def dependency(
         response: Response, session: SessionDep, key: ApiKeyDep, b2b: B2BServiceDep, limiter: B2BLimiterDep
     ) -> Iterator[Call]:
         if scope is not None and scope not in key.scopes:
             raise Forbidden(f"this API key lacks the {scope!r} scope", reason="missing_scope", scope=scope)
-        plan = b2b.plan_of(key)
 
         def used() -> tuple[int, int]:
             return b2b.used(key, limiter.clock())
 
-        admission = limiter.admit(key.id, plan, units, queries, used)
-        response.headers.update(admission.headers())
+        call = Call(key, b2b.plan_of(key), limiter, used, response)
         try:
-            yield Call(key, plan, admission, limiter, used, response)
-            if admission.units > 0:
-                b2b.record_usage(key, admission.day, endpoint, admission.units)
+            yield call
+            if call.admission is None:  # a route that forgot to admit would be unmetered: refuse loudly
+                raise RuntimeError(f"/v1 route {endpoint!r} answered without admitting the call")
+            if call.admission.units > 0:
+                b2b.record_usage(key, call.admission.day, call.endpoint or endpoint, call.admission.units)
             # the request's transaction, usage row included, is committed before the answer leaves
             session.commit()
         except BaseException:
-            limiter.release(admission)
+            if call.admission is not None:
+                limiter.release(call.admission)
             raise
 
     return Depends(dependency, scope="function")
 
 
+@dataclass
+class AudioSeed:
+    """An audio-seeded query: the uploaded file (read within the upload limits by the route) and its options."""
+
+    file: StarletteUploadFile
+    options: QueryOptions
+
+
+def _validated(model: type[T], raw: str | bytes, loc: tuple[str, ...]) -> T:
+    """`raw` JSON parsed into `model`, or FastAPI's own 422 (same `errors` shape as a declared body)."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": (*loc, *e["loc"])} for e in exc.errors(include_url=False, include_context=False)]
+        ) from exc
+
+
+async def recommendation_input(request: Request) -> AsyncIterator[RecommendationRequest | AudioSeed]:
+    """The body of `POST /v1/recommendations`: JSON seeds, or a multipart audio file (`file`) with an optional
+    `options` part (JSON); malformed input is a 422 before the call takes anything from the rate windows."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        yield _validated(RecommendationRequest, await request.body(), ("body",))
+        return
+    try:
+        form = await request.form(max_files=1, max_fields=1)
+    except StarletteHTTPException as exc:  # a broken multipart body, or more parts than `file` and `options`
+        raise RequestValidationError(
+            [{"type": "multipart", "loc": ("body",), "msg": str(exc.detail), "input": None}]
+        ) from exc
+    try:
+        file, options = form.get("file"), form.get("options")
+        if not isinstance(file, StarletteUploadFile):
+            raise RequestValidationError(
+                [{"type": "missing", "loc": ("body", "file"), "msg": "an audio file part is required", "input": None}]
+            )
+        if options is not None and not isinstance(options, str):
+            raise RequestValidationError(
+                [{"type": "string_type", "loc": ("body", "options"), "msg": "options must be JSON text", "input": None}]
+            )
+        yield AudioSeed(file, _validated(QueryOptions, options or "{}", ("body", "options")))
+    finally:
+        await form.close()
+
+
+_AUDIO_PART = "audio: mp3, ogg, flac, wav, m4a ... (the listener upload limits); costs `upload_units` (10)"
+_RECOMMEND_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/RecommendationRequest"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": _AUDIO_PART},
+                        "options": {
+                            "type": "string",
+                            "description": "a JSON object: the fields of RecommendationRequest but the seeds (`count`, "
+                            "filters, options, `commercial_use`); default {}",
+                            "examples": ['{"count": 10, "mood_style": "dreamy"}'],
+                        },
+                    },
+                }
+            },
+        },
+    }
+}
+
+
 @router.post(
     "/recommendations",
     response_model=RecommendationsOut,
-    responses={**_ERRORS},
-    summary="Recommend tracks for seed tracks or a vector",
+    responses={**_ERRORS, 413: PROBLEM_RESPONSE},
+    openapi_extra=_RECOMMEND_BODY,
+    summary="Recommend tracks for seed tracks, a vector or an audio file",
 )
 def recommendations(
-    body: RecommendationRequest,
+    request: Request,
     recommender: RecommenderDep,
+    settings: SettingsDep,
+    embedder: Annotated[UploadEmbedder | None, Depends(get_upload_embedder)],
     call: Annotated[Call, metered("recommendations", "recommend")],
+    body: Annotated[RecommendationRequest | AudioSeed, Depends(recommendation_input)],
 ) -> RecommendationsOut:
-    """1..10 seed track ids (their vectors are averaged) or a raw `vector` of the served dimension, with the
-    listener playlists' filters and options; `count` is capped by the plan's max results. Each result has the
-    track's FMA metadata, its similarity and why it was picked; the response names the encoder and index
-    version that answered. Counts one query."""
-    return recommender.recommend(body, call.plan)
+    """JSON: 1..10 seed track ids (their vectors are averaged) or a raw `vector` of the served dimension, with
+    the listener playlists' filters and options; counts one query. Multipart (`upload` scope too): an audio
+    `file`, decoded and embedded as listener uploads are (same size and duration limits, same 413/422 reasons;
+    not kept), with the same options as JSON in an `options` part; costs the plan's `upload_units` (10) of
+    the rate windows and the quotas. `count` is capped by the plan's max results. Each result has the track's
+    FMA metadata, its similarity and why it was picked; the response names the encoder and index version
+    that answered."""
+    if isinstance(body, RecommendationRequest):
+        call.admit()
+        return recommender.recommend(body, call.plan)
+    if "upload" not in call.key.scopes:
+        raise Forbidden("audio seeds need the 'upload' scope", reason="missing_scope", scope="upload")
+    data = read_upload(request, body.file, settings.max_upload_bytes)  # an oversized body (413) costs nothing
+    call.admit(units=call.plan.upload_units, queries=call.plan.upload_units, endpoint="recommendations.audio")
+    return recommender.recommend_audio(embedder, body.file.filename or "upload", data, body.options, call.plan)
 
 
 @router.post(
@@ -162,7 +259,7 @@ def recommendations_batch(
 ) -> BatchOut:
     """Each query as in `POST /v1/recommendations` (no audio); one result list per query, in order. The call
     takes one unit of the rate windows and counts one query per query against the quotas."""
-    call.charge(len(body.queries) - 1)
+    call.admit(queries=len(body.queries))
     return recommender.batch(body, call.plan)
 
 
@@ -176,7 +273,7 @@ def track(
     track_id: int, request: Request, tracks: TrackServiceDep, call: Annotated[Call, metered("tracks", "recommend")]
 ) -> TrackDetail:
     """A track's FMA metadata, genres, licence, tags (from the served index) and audio link."""
-    del call
+    call.admit()
     return tracks.detail(track_id, lambda tid: str(request.url_for("track_audio", track_id=tid)))
 
 
@@ -193,24 +290,79 @@ def similar_tracks(
     count: Annotated[int, Query(ge=1, le=100, description="results wanted (capped by the plan)")] = 20,
 ) -> RecommendationsOut:
     """`POST /v1/recommendations` with this one seed and the default options."""
+    call.admit()
     return recommender.similar(track_id, count, call.plan)
 
 
 @router.get("/meta", response_model=MetaOut, responses={**_ERRORS}, summary="What serves the API, and the plans")
-def meta(request: Request, recommender: RecommenderDep, call: Annotated[Call, metered("meta", None)]) -> MetaOut:
-    """Catalog size, indexed tracks, encoder id, index version (collection), vector dimension and the plans."""
-    return recommender.meta(plans_of(request), call.plan.name)
+def meta(
+    request: Request,
+    recommender: RecommenderDep,
+    embedder: Annotated[UploadEmbedder | None, Depends(get_upload_embedder)],
+    call: Annotated[Call, metered("meta", None)],
+) -> MetaOut:
+    """Catalog size, indexed tracks, encoder id and its weights' licence, index version (collection), vector
+    dimension and the plans (with what an audio seed costs)."""
+    call.admit()
+    return recommender.meta(plans_of(request), call.plan.name, embedder)
+
+
+#: the range of a trend report: `weeks` ISO weeks up to the one holding `until`
+TrendWeeks = Annotated[int, Query(ge=2, le=MAX_WEEKS, description="ISO weeks in the report")]
+TrendUntil = Annotated[date | None, Query(description="a UTC day of the last week (default: today)")]
+
+
+@router.get(
+    "/trends",
+    response_model=TrendsOut,
+    responses={**_ERRORS},
+    summary="What listeners create and like, week by week",
+)
+def trends(
+    trend_service: TrendServiceDep,
+    call: Annotated[Call, metered("trends", "trends")],
+    weeks: TrendWeeks = 8,
+    until: TrendUntil = None,
+    top: Annotated[int, Query(ge=1, le=MAX_TOP, description="movers per direction and seed tracks listed")] = 10,
+) -> TrendsOut:
+    """Per ISO week (UTC): the genre and mood shares of the playlists created and of the playlists liked (a
+    playlist's label is its filter, else what most of its seeds share, else null), the labels whose share rose
+    and fell most from the week before to the last week, and the most used seed tracks. Counts one query."""
+    call.admit()
+    return trend_service.report(until, weeks, top)
+
+
+@router.get(
+    "/trends/chart",
+    response_class=Response,
+    responses={**_ERRORS, 200: {"content": {"image/svg+xml": {}, "image/png": {}}, "description": "the chart"}},
+    summary="The trend report as a chart",
+)
+def trends_chart(
+    trend_service: TrendServiceDep,
+    call: Annotated[Call, metered("trends.chart", "trends")],
+    weeks: TrendWeeks = 8,
+    until: TrendUntil = None,
+    axis: Annotated[TrendAxis, Query(description="genre or mood shares")] = "genre",
+    format: Annotated[ChartFormat, Query(description="svg or png")] = "svg",
+) -> Response:
+    """Stacked weekly shares on `axis`: playlists created beside playlists liked, as SVG or PNG. Counts one
+    query."""
+    call.admit()
+    report = trend_service.report(until, weeks, MAX_TOP)
+    return Response(trend_chart(report, axis, format), media_type=CHART_MEDIA_TYPES[format])
 
 
 @router.get("/usage", response_model=UsageOut, responses={**_ERRORS}, summary="Your organisation's usage")
 def usage(
     b2b: B2BServiceDep,
-    call: Annotated[Call, metered("usage", None, queries=0)],
+    call: Annotated[Call, metered("usage", None)],
     since: Annotated[date | None, Query(description="first UTC day (default: 29 days before `until`)")] = None,
     until: Annotated[date | None, Query(description="last UTC day (default: today)")] = None,
 ) -> UsageOut:
     """Answered queries per UTC day and endpoint of the calling key's organisation (all its keys); no
     organisation sees another's. Reading usage is rate limited but counts no query."""
+    call.admit(queries=0)
     return b2b.usage(call.key.org_id, since, until)
 
 

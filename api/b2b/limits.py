@@ -35,8 +35,11 @@ REDIS_RETRY_AFTER_SECONDS = 1
 #: socket timeouts towards Redis: a dead Redis answers 503 within a second
 REDIS_TIMEOUT_SECONDS = 0.5
 
-# atomically: seed missing counters, refuse when either quota would be exceeded, else take `units` from both
+# atomically: without seeds (ARGV[8] == '0') answer -2 when a counter is missing (the caller reads the seeds from
+# the DB and calls again: one round trip in the common case); seed missing counters, refuse when either quota
+# would be exceeded, else take `units` from both
 _RESERVE = """
+if ARGV[8] == '0' and redis.call('EXISTS', KEYS[1], KEYS[2]) < 2 then return {-2, 0, 0} end
 redis.call('SET', KEYS[1], ARGV[6], 'NX', 'EX', ARGV[4])
 redis.call('SET', KEYS[2], ARGV[7], 'NX', 'EX', ARGV[5])
 local d = tonumber(redis.call('GET', KEYS[1]))
@@ -199,12 +202,12 @@ class B2BLimiter:
         month_ttl = int((month_reset - now).total_seconds()) + 3600
         if self.redis is not None:
             with _store_errors():
-                missing = int(self.redis.exists(day_key, month_key)) < 2  # type: ignore[arg-type]
-                seeds = used() if missing else (0, 0)
-                ok, d, m = self._reserve(
-                    keys=[day_key, month_key],
-                    args=[queries, plan.per_day, plan.per_month, day_ttl, month_ttl, seeds[0], seeds[1]],
-                )
+                args = [queries, plan.per_day, plan.per_month, day_ttl, month_ttl, 0, 0, 0]
+                ok, d, m = self._reserve(keys=[day_key, month_key], args=args)
+                if ok == -2:  # a counter is missing (a new day or month, or a Redis that lost it)
+                    seeds = used()
+                    args[5:] = [seeds[0], seeds[1], 1]
+                    ok, d, m = self._reserve(keys=[day_key, month_key], args=args)
         else:
             with self._lock:
                 if day_key not in self._memory or month_key not in self._memory:

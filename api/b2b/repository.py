@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Date, Integer, String, cast, func, select, true
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, joinedload
+from sqlalchemy.sql.elements import ColumnElement
 
-from api.db.models import ApiKey, ApiUsage, Organisation, OrgMember, Track, User
+from api.db.models import (
+    ApiKey,
+    ApiUsage,
+    Organisation,
+    OrgMember,
+    Playlist,
+    PlaylistLike,
+    Track,
+    User,
+)
+
+#: (week start, label or None, playlists) rows of a trend count
+WeekCounts = list[tuple[date, str | None, int]]
+
+
+def _as_date(value: Any) -> date:
+    """A week start as the dialect returns it (PostgreSQL: a date; SQLite: 'YYYY-MM-DD') -> date."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 class B2BRepository:
@@ -91,3 +110,69 @@ class B2BRepository:
     def catalog_size(self) -> int:
         """Tracks in the catalog."""
         return int(self.session.scalar(select(func.count()).select_from(Track)) or 0)
+
+    # -- trends: everything aggregated in SQL over a bounded [since, until) range of created_at ----------------
+
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    def _week_of(self, column: InstrumentedAttribute[datetime]) -> ColumnElement[Any]:
+        """The Monday (UTC) of the ISO week of a timestamp column."""
+        if self._dialect() == "postgresql":
+            return cast(func.date_trunc("week", func.timezone("UTC", column)), Date)
+        # SQLite keeps UTC text; "weekday 0" moves to the coming Sunday (or stays), -6 days is that week's Monday
+        return func.date(column, "weekday 0", "-6 days")
+
+    @staticmethod
+    def _playlist_label(option: str, profile_key: str) -> ColumnElement[Any]:
+        """A playlist's label on one axis: the filter it asked for, else what its seeds share (None: neither)."""
+        return func.coalesce(
+            Playlist.recipe[option].as_string(), Playlist.recipe[("seed_profile", profile_key)].as_string()
+        )
+
+    def playlists_created_by_week(self, option: str, profile_key: str, since: datetime, until: datetime) -> WeekCounts:
+        """(week, label, playlists created) for playlists created in [since, until), per ISO week and label."""
+        week, label = self._week_of(Playlist.created_at), self._playlist_label(option, profile_key)
+        rows = self.session.execute(
+            select(week, label, func.count())
+            .where(Playlist.created_at >= since, Playlist.created_at < until)
+            .group_by(week, label)
+        )
+        return [(_as_date(w), None if v is None else str(v), int(n)) for w, v, n in rows]
+
+    def playlist_likes_by_week(self, option: str, profile_key: str, since: datetime, until: datetime) -> WeekCounts:
+        """(week, label, likes) for likes given in [since, until), per ISO week of the like and the liked
+        playlist's label."""
+        week, label = self._week_of(PlaylistLike.created_at), self._playlist_label(option, profile_key)
+        rows = self.session.execute(
+            select(week, label, func.count())
+            .select_from(PlaylistLike)
+            .join(Playlist, Playlist.id == PlaylistLike.playlist_id)
+            .where(PlaylistLike.created_at >= since, PlaylistLike.created_at < until)
+            .group_by(week, label)
+        )
+        return [(_as_date(w), None if v is None else str(v), int(n)) for w, v, n in rows]
+
+    def top_seed_tracks(self, since: datetime, until: datetime, limit: int) -> list[tuple[Track, int]]:
+        """(track with its artist, playlists) of the seed tracks most used by playlists created in [since, until)."""
+        if self._dialect() == "postgresql":
+            elements = func.json_array_elements_text(Playlist.seed_track_ids).table_valued("value")
+        else:
+            elements = func.json_each(Playlist.seed_track_ids).table_valued("value")
+        track_id = cast(cast(elements.c.value, String), Integer)
+        uses = (
+            select(track_id.label("track_id"), func.count().label("uses"))
+            .select_from(Playlist)
+            .join(elements, true())
+            .where(Playlist.created_at >= since, Playlist.created_at < until)
+            .group_by(track_id)
+            .subquery()
+        )
+        rows = self.session.execute(
+            select(Track, uses.c.uses)
+            .options(joinedload(Track.artist))
+            .join(uses, uses.c.track_id == Track.track_id)
+            .order_by(uses.c.uses.desc(), Track.track_id)
+            .limit(limit)
+        )
+        return [(t, int(n)) for t, n in rows]

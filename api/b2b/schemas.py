@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
@@ -15,10 +16,25 @@ _QUERY_EXAMPLE: dict[str, JsonValue] = {
     "count": 10,
     "mood_style": "dreamy",
     "max_per_artist": 1,
+    "commercial_use": True,
 }
 
 
-class RecommendationRequest(RecommendationOptions):
+class QueryOptions(RecommendationOptions):
+    """The number of results and the listener playlists' filters and options of one query (alone, the `options`
+    part of an audio-seeded request)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"count": 10, "mood_style": "dreamy"}]})
+
+    count: int = Field(default=20, ge=1, le=100, description="results wanted (1..100; capped by the plan)")
+    commercial_use: bool = Field(
+        default=False,
+        description="only tracks whose FMA licence allows commercial use (a known Creative Commons licence "
+        "without NonCommercial, or CC0 / public domain); see docs/B2B.md for the rule and its limits",
+    )
+
+
+class RecommendationRequest(QueryOptions):
     """Seeds (1..10 library track ids, or one raw vector of the served dimension), the number of results and the
     listener playlists' filters and options."""
 
@@ -32,7 +48,6 @@ class RecommendationRequest(RecommendationOptions):
     vector: list[float] | None = Field(
         default=None, description="a raw query vector of the served dimension (see /v1/meta), instead of seeds"
     )
-    count: int = Field(default=20, ge=1, le=100, description="results wanted (1..100; capped by the plan)")
 
     @field_validator("seed_track_ids")
     @classmethod
@@ -92,6 +107,7 @@ class PlanOut(BaseModel):
     per_day: int
     per_month: int
     max_results: int
+    upload_units: int = Field(description="rate units and quota queries one audio-seeded request costs")
 
 
 class MetaOut(BaseModel):
@@ -101,6 +117,10 @@ class MetaOut(BaseModel):
     catalog_size: int = Field(description="tracks in the catalog")
     indexed_tracks: int = Field(description="tracks in the served index")
     encoder_id: str | None
+    weights_licence: str | None = Field(
+        description="the licence of the served encoder's weights, as the encoder states it (MuQ and MuQ-MuLan: "
+        "CC BY-NC 4.0); null when this process does not load the encoder the index was built with"
+    )
     vector_set_id: str | None
     index_version: str | None = Field(description="the served Milvus collection")
     dimension: int | None = Field(description="length of a query vector")
@@ -144,3 +164,134 @@ class ApiKeyCreated(ApiKeyOut):
     """A new key: `key` is shown this once and is not stored (only its hash is)."""
 
     key: str
+
+
+# -- trend reports -------------------------------------------------------------------------------------------------
+
+TrendAxis = Literal["genre", "mood"]
+TrendSource = Literal["created", "liked"]
+
+
+class TagShare(BaseModel):
+    """One label's part of a week: playlists (or likes) carrying it and their share of the week's total."""
+
+    value: str | None = Field(description="the label; null: the playlist's seeds share no label on this axis")
+    count: int
+    share: float = Field(ge=0.0, le=1.0)
+
+
+class WeekShares(BaseModel):
+    """One ISO week: how many playlists were created (or likes given) and their genre and mood shares."""
+
+    week: str = Field(description='ISO week, e.g. "2026-W48"', examples=["2026-W48"])
+    starts: date = Field(description="its Monday (UTC)")
+    total: int
+    genre: list[TagShare] = Field(description="largest first")
+    mood: list[TagShare] = Field(description="largest first")
+
+
+class TagMove(BaseModel):
+    """How one label's share changed from the week before to the latest week of the range."""
+
+    axis: TrendAxis
+    value: str
+    share_before: float
+    share_now: float
+    change: float = Field(description="share_now - share_before (share points, -1..1)")
+
+
+class Movers(BaseModel):
+    """The labels whose share rose and fell most from `from_week` to `to_week`."""
+
+    from_week: str
+    to_week: str
+    rising: list[TagMove] = Field(description="largest rise first (change > 0)")
+    falling: list[TagMove] = Field(description="largest fall first (change < 0)")
+
+
+class SeedTrackUse(TrackBrief):
+    """A library track and how many playlists of the range it seeded."""
+
+    playlists: int
+
+
+_TRENDS_EXAMPLE: dict[str, JsonValue] = {
+    "since": "2026-11-23",
+    "until": "2026-12-06",
+    "weeks": 2,
+    "created": [
+        {
+            "week": "2026-W48",
+            "starts": "2026-11-23",
+            "total": 4,
+            "genre": [{"value": "Rock", "count": 3, "share": 0.75}, {"value": "Folk", "count": 1, "share": 0.25}],
+            "mood": [{"value": "driving", "count": 3, "share": 0.75}, {"value": None, "count": 1, "share": 0.25}],
+        },
+        {
+            "week": "2026-W49",
+            "starts": "2026-11-30",
+            "total": 2,
+            "genre": [{"value": "Folk", "count": 2, "share": 1.0}],
+            "mood": [{"value": "dreamy", "count": 2, "share": 1.0}],
+        },
+    ],
+    "liked": [
+        {"week": "2026-W48", "starts": "2026-11-23", "total": 0, "genre": [], "mood": []},
+        {
+            "week": "2026-W49",
+            "starts": "2026-11-30",
+            "total": 1,
+            "genre": [{"value": "Rock", "count": 1, "share": 1.0}],
+            "mood": [{"value": "driving", "count": 1, "share": 1.0}],
+        },
+    ],
+    "movers": {
+        "created": {
+            "from_week": "2026-W48",
+            "to_week": "2026-W49",
+            "rising": [
+                {"axis": "mood", "value": "dreamy", "share_before": 0.0, "share_now": 1.0, "change": 1.0},
+                {"axis": "genre", "value": "Folk", "share_before": 0.25, "share_now": 1.0, "change": 0.75},
+            ],
+            "falling": [
+                {"axis": "genre", "value": "Rock", "share_before": 0.75, "share_now": 0.0, "change": -0.75},
+                {"axis": "mood", "value": "driving", "share_before": 0.75, "share_now": 0.0, "change": -0.75},
+            ],
+        },
+        "liked": {
+            "from_week": "2026-W48",
+            "to_week": "2026-W49",
+            "rising": [
+                {"axis": "genre", "value": "Rock", "share_before": 0.0, "share_now": 1.0, "change": 1.0},
+                {"axis": "mood", "value": "driving", "share_before": 0.0, "share_now": 1.0, "change": 1.0},
+            ],
+            "falling": [],
+        },
+    },
+    "top_seed_tracks": [
+        {
+            "track_id": 2,
+            "title": "Food",
+            "artist_id": 1,
+            "artist": "AWOL",
+            "album": "AWOL - A Way Of Life",
+            "genre_top": "Hip-Hop",
+            "duration_seconds": 168.0,
+            "playlists": 3,
+        }
+    ],
+}
+
+
+class TrendsOut(BaseModel):
+    """What listeners created and liked, week by week: genre and mood shares, the movers, the top seeds."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_TRENDS_EXAMPLE]})
+
+    since: date = Field(description="Monday of the first week")
+    until: date = Field(description="Sunday of the last week")
+    weeks: int
+    created: list[WeekShares] = Field(description="playlists created, per week of creation (every week of the range)")
+    liked: list[WeekShares] = Field(description="likes given, per week of the like, by the liked playlist's labels")
+    movers: dict[TrendSource, Movers]
+    top_seed_tracks: list[SeedTrackUse] = Field(description="most used seeds of the playlists created in the range")

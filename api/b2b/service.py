@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
@@ -14,6 +15,7 @@ import structlog
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from api.b2b.licences import allows_commercial_use
 from api.b2b.limits import B2BLimiter, utc_now
 from api.b2b.plans import PLANS, SCOPES, Plan
 from api.b2b.repository import B2BRepository
@@ -24,6 +26,7 @@ from api.b2b.schemas import (
     BatchRequest,
     MetaOut,
     PlanOut,
+    QueryOptions,
     RecommendationRequest,
     RecommendationsOut,
     RecommendedTrack,
@@ -32,9 +35,10 @@ from api.b2b.schemas import (
 )
 from api.db.models import ApiKey, Organisation, OrgMember
 from api.deps import OptionalIndexDep, SessionDep
-from api.errors import Conflict, NotFound, Unauthorized, Unprocessable
-from api.playlists.service import PlaylistGeneratorDep, PlaylistService
+from api.errors import Conflict, NotFound, ServiceUnavailable, Unauthorized, Unprocessable
+from api.playlists.service import PlaylistGeneratorDep, PlaylistService, Recommendation
 from api.tracks.service import brief
+from api.uploads.service import UploadEmbedder
 from indexing.milvus_index import TrackIndex
 
 log = structlog.get_logger("museed.b2b")
@@ -44,6 +48,9 @@ PREFIX_LENGTH = len(KEY_MARK) + 8
 ROLES = ("admin", "member")
 #: the longest usage range one request may read
 MAX_USAGE_DAYS = 366
+#: `commercial_use`: how many picks are asked for per result wanted, and the most picks asked for at once
+COMMERCIAL_OVERFETCH = 4
+MAX_COMMERCIAL_POOL = 400
 
 
 def key_hash(key: str) -> str:
@@ -247,20 +254,59 @@ class Recommender:
                     f"vector has {len(request.vector)} dimensions; the served index has {dim}",
                     reason="wrong_dimension",
                 )
-        count = min(request.count, plan.max_results)
+        return self._answer(request, plan, request.seed_track_ids, request.vector)
+
+    def recommend_audio(
+        self, embedder: UploadEmbedder | None, filename: str, data: bytes, options: QueryOptions, plan: Plan
+    ) -> RecommendationsOut:
+        """One query seeded by an audio file, decoded and embedded as listener uploads are (same limits, same
+        errors), then searched like a raw vector; the audio is not kept."""
+        if embedder is None:
+            raise ServiceUnavailable("no audio encoder is loaded in this service; audio seeds are unavailable")
+        vector, _ = embedder.embed_file(filename, data)
+        return self._answer(options, plan, (), vector)
+
+    def _answer(
+        self, options: QueryOptions, plan: Plan, seed_track_ids: Sequence[int], vector: Sequence[float] | None
+    ) -> RecommendationsOut:
+        count = min(options.count, plan.max_results)
         # the request is the playlists' options model: its filters reach the playlist service unchanged
-        rec = self.playlists.recommend(request, count, request.seed_track_ids, request.vector)
+        if options.commercial_use:
+            rec = self._commercial(options, count, seed_track_ids, vector)
+        else:
+            rec = self.playlists.recommend(options, count, seed_track_ids, vector)
         return RecommendationsOut(
             encoder_id=rec.encoder_id,
             vector_set_id=rec.vector_set_id,
             index_version=rec.collection,
             count=len(rec.picks),
-            capped_by_plan=count < request.count,
+            capped_by_plan=count < options.count,
             results=[
                 RecommendedTrack(rank=i, license=t.license, score=round(float(s), 6), why=why, **brief(t).model_dump())
                 for i, (t, s, why) in enumerate(rec.picks)
             ],
         )
+
+    def _commercial(
+        self, options: QueryOptions, count: int, seed_track_ids: Sequence[int], vector: Sequence[float] | None
+    ) -> Recommendation:
+        """The first `count` picks whose licence allows commercial use. The index holds no licence field, so
+        the playlist service is asked for more picks (COMMERCIAL_OVERFETCH x, growing up to MAX_COMMERCIAL_POOL)
+        and the picks' catalog licences filter them."""
+        size = min(count * COMMERCIAL_OVERFETCH, MAX_COMMERCIAL_POOL)
+        while True:
+            rec = self.playlists.recommend(options, size, seed_track_ids, vector)
+            kept = [p for p in rec.picks if allows_commercial_use(p[0].license)]
+            if len(kept) >= count or len(rec.picks) < size or size >= MAX_COMMERCIAL_POOL:
+                break
+            size = min(size * COMMERCIAL_OVERFETCH, MAX_COMMERCIAL_POOL)
+        if not kept:
+            raise Unprocessable(
+                "no library track with a licence that allows commercial use matches these seeds and filters "
+                f"among the {len(rec.picks)} nearest",
+                reason="no_match",
+            )
+        return replace(rec, picks=kept[:count])
 
     def similar(self, track_id: int, count: int, plan: Plan) -> RecommendationsOut:
         """The recommendations for one seed track and the default options; 404 for an unknown track."""
@@ -272,13 +318,19 @@ class Recommender:
         """Each query answered in order (one failing query fails the call: nothing is counted)."""
         return BatchOut(queries=[self.recommend(q, plan) for q in body.queries])
 
-    def meta(self, plans: Mapping[str, Plan], your_plan: str) -> MetaOut:
-        """Catalog size, what serves the index, the plans."""
+    def meta(self, plans: Mapping[str, Plan], your_plan: str, embedder: UploadEmbedder | None) -> MetaOut:
+        """Catalog size, what serves the index (and the weights licence its encoder states, known when this
+        process loads that encoder: the upload embedder exists only when it matches the served vectors), the
+        plans."""
         served = self.index.served_identity()
+        licence = None
+        if embedder is not None and embedder.encoder.encoder_id == served["encoder_id"]:
+            licence = getattr(embedder.encoder, "weights_licence", None)
         return MetaOut(
             catalog_size=self.repo.catalog_size(),
             indexed_tracks=self.index.count(),
             encoder_id=served["encoder_id"],
+            weights_licence=licence,
             vector_set_id=served["vector_set_id"],
             index_version=served["collection"],
             dimension=served_dimension(self.index),

@@ -161,6 +161,7 @@ class Playlist(Base):
     __table_args__ = (
         Index("ix_playlists_feed_recent", "visibility", "created_at"),
         Index("ix_playlists_feed_liked", "visibility", "like_count", "created_at"),
+        Index("ix_playlists_created_at", "created_at"),  # the B2B trend reports read a range of weeks
     )
 
 
@@ -225,7 +226,8 @@ class PlaylistLike(Base):
     playlist_id: Mapped[str] = mapped_column(
         ForeignKey("playlists.id", ondelete="CASCADE"), primary_key=True, index=True
     )
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+    # indexed: the B2B trend reports count the likes of a range of weeks
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now, index=True)
 
 
 class PlaylistSave(Base):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Request, Response, UploadFile, status
+from starlette.datastructures import UploadFile as FormFile
 
 from api.common import PageDep, UploadId
 from api.deps import CurrentUser, SettingsDep
@@ -22,7 +23,16 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _read_bounded(file: UploadFile, limit: int) -> bytes:
+def read_upload(request: Request, file: FormFile, limit: int) -> bytes:
+    """The uploaded file's bytes: 413 for a request declared larger than `limit` (plus room for the multipart
+    framing), or as soon as more than `limit` bytes arrive (the B2B audio seeds share these limits)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise PayloadTooLarge("the request is larger than the upload limit", reason="too_large")
+    return _read_bounded(file, limit)
+
+
+def _read_bounded(file: FormFile, limit: int) -> bytes:
     """The upload's bytes, refusing (413) as soon as more than `limit` arrive."""
     chunks, total = [], 0
     while chunk := file.file.read(1 << 20):
@@ -49,10 +59,7 @@ def upload(
     playlists (`seed_upload_id`). The answer carries its analysis: genre, mood, energy, valence and
     instrumentation voted by its nearest library tracks. Bad audio gets 422 with a `reason`, oversize 413, a
     busy encoder 503."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + 64 * 1024:
-        raise PayloadTooLarge("the request is larger than the upload limit", reason="too_large")
-    data = _read_bounded(file, settings.max_upload_bytes)
+    data = read_upload(request, file, settings.max_upload_bytes)
     return uploads.create(user, file.filename or "upload", data)
 
 

@@ -90,6 +90,20 @@ class UploadEmbedder:
         finally:
             self._slots.release()
 
+    def embed_file(self, filename: str, data: bytes) -> tuple[list[float], float]:
+        """`embed` for an uploaded file: 422 `not_audio` for a name that is not audio, 413 / 422 with the
+        decoder's reason for audio that is too large or cannot be used (the B2B audio seeds share these)."""
+        suffix = Path(filename).suffix.lower()
+        if suffix and suffix not in AUDIO_SUFFIXES:
+            raise Unprocessable(
+                f"{filename!r} does not look like audio (allowed: {sorted(AUDIO_SUFFIXES)})", reason="not_audio"
+            )
+        try:
+            return self.embed(data)
+        except AudioError as exc:
+            error = PayloadTooLarge if exc.reason == "too_large" else Unprocessable
+            raise error(f"cannot use this audio: {exc}", reason=exc.reason) from exc
+
 
 class UploadService:
     """Stores, lists and deletes uploads; the one place that says whose upload is whose."""
@@ -114,15 +128,7 @@ class UploadService:
         if self.embedder is None:
             raise ServiceUnavailable("no audio encoder is loaded in this service; uploads are unavailable")
         suffix = Path(filename).suffix.lower()
-        if suffix and suffix not in AUDIO_SUFFIXES:
-            raise Unprocessable(
-                f"{filename!r} does not look like audio (allowed: {sorted(AUDIO_SUFFIXES)})", reason="not_audio"
-            )
-        try:
-            vector, duration = self.embedder.embed(data)
-        except AudioError as exc:
-            error = PayloadTooLarge if exc.reason == "too_large" else Unprocessable
-            raise error(f"cannot use this audio: {exc}", reason=exc.reason) from exc
+        vector, duration = self.embedder.embed_file(filename, data)
         analysis = None
         if self.index is not None:
             try:

@@ -72,6 +72,8 @@ def test_b2b_routes_have_their_tag_key_auth_limits_and_body_examples(spec: dict[
         "/v1/tracks/{track_id}/similar",
         "/v1/meta",
         "/v1/usage",
+        "/v1/trends",
+        "/v1/trends/chart",
     }
     schemas = spec["components"]["schemas"]
     for (_, path), op in v1.items():

@@ -18,7 +18,7 @@ from api.b2b.endpoints import router as b2b_router
 from api.b2b.limits import B2BLimiter
 from api.badges.endpoints import router as badges_router
 from api.db.session import session_factory
-from api.deps import OPTIONAL_BEARER
+from api.deps import OPTIONAL_BEARER, IndexOpener, get_optional_index
 from api.errors import (
     PROBLEM_JSON,
     PROBLEM_RESPONSE,
@@ -26,6 +26,7 @@ from api.errors import (
     VALIDATION_PROBLEM_RESPONSE,
     install_error_handlers,
 )
+from api.headers import install_security_headers
 from api.playlists.endpoints import router as playlists_router
 from api.ratelimit import RateLimiter
 from api.social.endpoints import router as social_router
@@ -33,6 +34,7 @@ from api.tracks.endpoints import router as tracks_router
 from api.uploads.endpoints import router as uploads_router
 from api.uploads.service import UploadEmbedder
 from api.users.endpoints import auth_router, users_router
+from api.web.router import mount_web
 from indexing.milvus_index import TrackIndex
 from museed.logging import configure_logging
 from museed.settings import Settings, get_settings
@@ -134,21 +136,26 @@ def create_app(
         )
         app.state.rate_limiter = RateLimiter(settings)
         app.state.b2b_limiter = B2BLimiter(settings)
-        owned = None
+        app.state.index_opener = None
         if track_index is not None:
             app.state.track_index = track_index
         else:
-            try:
-                owned = TrackIndex(
+
+            def open_index() -> TrackIndex:
+                return TrackIndex(
                     settings.milvus_target,
                     alias=settings.milvus_alias,
                     token=settings.milvus_token.get_secret_value() if settings.milvus_token else None,
                     timeout=settings.milvus_timeout_seconds,
                 )
-                app.state.track_index = owned
+
+            try:
+                app.state.track_index = open_index()
             except Exception as exc:  # the API still serves catalog reads; /readyz reports the problem
                 log.error("vector index unavailable", uri=settings.milvus_target, error=str(exc))
                 app.state.track_index = None
+                # requests try again (once per 2 s), so Milvus coming back needs no restart
+                app.state.index_opener = IndexOpener(open_index)
         if app.state.track_index is not None:
             try:  # a fresh process (always, on Milvus Lite) finds the served collection released
                 loaded = app.state.track_index.ensure_loaded()
@@ -158,8 +165,8 @@ def create_app(
         app.state.upload_embedder = _upload_embedder(settings, encoder, app.state.track_index)
         log.info("museed api started", db=settings.sqlalchemy_url.split("@")[-1], milvus=settings.milvus_target)
         yield
-        if owned is not None:
-            owned.close()
+        if track_index is None and app.state.track_index is not None:
+            app.state.track_index.close()
 
     app = FastAPI(
         title="MUSEED",
@@ -167,11 +174,15 @@ def create_app(
         description="One seed song in, a playlist of similar songs out.",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        # /docs and /redoc are served by api.web from packaged assets: FastAPI's defaults load them from a CDN
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     _document_problems(app)
     # outermost: an overloaded process refuses at once instead of queueing requests into timeouts
     app.add_middleware(AdmissionControl, limit=settings.max_in_flight, wait_seconds=settings.admission_wait_seconds)
+    install_security_headers(app, settings)  # outside admission control: its 503s carry the headers too
     Instrumentator().instrument(app).expose(app, endpoint="/metrics", include_in_schema=False)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
@@ -195,9 +206,9 @@ def create_app(
             checks["database"] = "ok"
         except Exception as exc:
             ok, checks["database"] = False, f"error: {exc.__class__.__name__}"
-        index: TrackIndex | None = request.app.state.track_index
+        index = get_optional_index(request)  # tries to open it again when start-up could not
         if index is None:
-            ok, checks["vector_index"] = False, "unavailable"
+            ok, checks["vector_index"] = False, "unavailable: Milvus could not be reached (retried every 2 s)"
         else:
             try:
                 collection = index.current_collection()
@@ -214,6 +225,10 @@ def create_app(
                         "nlist": plan.nlist,
                         "nprobe": plan.nprobe,
                         "engine": "milvus-lite" if index.is_lite else "milvus-server",
+                        # the served plan (re-rank depth, exact-path threshold) and its memory per worker
+                        "served": {
+                            k: v for k, v in index.describe().items() if k in ("plan", "memory", "compact_store")
+                        },
                     }
                     if plan.substitute_for:
                         # say plainly that the tuned index type is not what serves here
@@ -235,4 +250,5 @@ def create_app(
     app.include_router(uploads_router)
     app.include_router(b2b_router)
     app.include_router(b2b_admin_router)
+    mount_web(app)
     return app

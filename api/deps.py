@@ -6,7 +6,9 @@ these; this module imports no domain."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -46,17 +48,51 @@ def get_db(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_index(request: Request) -> TrackIndex:
-    """The Milvus track index opened at start-up."""
-    index: TrackIndex | None = getattr(request.app.state, "track_index", None)
-    if index is None:
-        raise ServiceUnavailable("the vector index is not available: run `museed index` and restart")
-    return index
+#: seconds between two tries to open a vector index that could not be opened (requests meanwhile get 503)
+INDEX_REOPEN_SECONDS = 2.0
+
+
+class IndexOpener:
+    """Opens the track index again when start-up could not (Milvus was down): at most one try per
+    `INDEX_REOPEN_SECONDS`, so a process started during an outage serves playlists once Milvus is back, without a
+    restart."""
+
+    def __init__(self, open_index: Callable[[], TrackIndex]) -> None:
+        self._open = open_index
+        self._lock = threading.Lock()
+        self._next_try = 0.0
+
+    def __call__(self, request: Request) -> TrackIndex | None:
+        if time.monotonic() < self._next_try or not self._lock.acquire(blocking=False):
+            return None
+        try:
+            self._next_try = time.monotonic() + INDEX_REOPEN_SECONDS
+            index = self._open()
+            index.ensure_loaded()
+        except Exception:  # still down: the caller answers 503
+            return None
+        finally:
+            self._lock.release()
+        request.app.state.track_index = index
+        return index
 
 
 def get_optional_index(request: Request) -> TrackIndex | None:
-    """The track index when one is served (catalog reads still work without it)."""
-    return getattr(request.app.state, "track_index", None)
+    """The track index when one is served (catalog reads still work without it); opened now if start-up could
+    not open it and it may be back."""
+    index: TrackIndex | None = getattr(request.app.state, "track_index", None)
+    opener: IndexOpener | None = getattr(request.app.state, "index_opener", None)
+    if index is None and opener is not None:
+        index = opener(request)
+    return index
+
+
+def get_index(request: Request) -> TrackIndex:
+    """The Milvus track index; 503 + Retry-After while none can be opened."""
+    index = get_optional_index(request)
+    if index is None:
+        raise ServiceUnavailable("the vector index is not available (Milvus is unreachable or no index is built)")
+    return index
 
 
 def get_rate_limiter(request: Request) -> RateLimiter:
@@ -67,7 +103,7 @@ def get_rate_limiter(request: Request) -> RateLimiter:
 
 def get_current_user(
     request: Request,
-    session: Annotated[Session, Depends(get_db)],
+    session: Annotated[Session, Depends(get_db, scope="function")],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> User:
     """The user of a valid `Authorization: Bearer <access token>`; 401 otherwise."""
@@ -88,7 +124,7 @@ def get_current_user(
 
 def get_optional_user(
     request: Request,
-    session: Annotated[Session, Depends(get_db)],
+    session: Annotated[Session, Depends(get_db, scope="function")],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(optional_bearer_scheme)],
 ) -> User | None:
     """The signed-in user when a bearer token is sent, else None (anonymous readers see public things); a token
@@ -99,7 +135,9 @@ def get_optional_user(
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-SessionDep = Annotated[Session, Depends(get_db)]
+#: function scope: the transaction commits before the answer is sent (FastAPI's default, request scope, commits
+#: after it, so a client's next request could miss the write and a failed commit would follow a 2xx)
+SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 IndexDep = Annotated[TrackIndex, Depends(get_index)]
 OptionalIndexDep = Annotated[TrackIndex | None, Depends(get_optional_index)]
 CurrentUser = Annotated[User, Depends(get_current_user)]

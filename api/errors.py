@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.headers import ERROR_HEADERS
 from indexing.search import VectorIndexError
 
 PROBLEM_JSON = "application/problem+json"
@@ -231,4 +232,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", path=request.url.path)
-        return problem(request, 500, "Internal error", "an unexpected error occurred; it has been logged", "internal")
+        resp = problem(request, 500, "Internal error", "an unexpected error occurred; it has been logged", "internal")
+        # Starlette renders this one outside every middleware: the security headers come with it here
+        resp.headers.update(ERROR_HEADERS)
+        return resp

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDER_SECRET = "change-me-local-only-placeholder-secret"
@@ -65,6 +66,18 @@ class Settings(BaseSettings):
     # failed-login throttle per (email, client address), in `limits` notation
     login_rate_limit: str = "5/minute"
     log_json: bool = False
+    # browsers may call the API from these other origins (exact "scheme://host[:port]"); none = same-origin only
+    cors_allow_origins: list[str] = Field(default_factory=list)
+    # Strict-Transport-Security max-age; set it only where MUSEED is reached over HTTPS alone (0 = not sent)
+    hsts_max_age_seconds: int = Field(default=0, ge=0)
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _explicit_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if not re.fullmatch(r"https?://[^/\s*]+", origin):
+                raise ValueError(f"CORS origins are exact scheme://host[:port] values, not {origin!r}")
+        return origins
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

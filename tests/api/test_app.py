@@ -15,6 +15,10 @@ async def test_health_ready_and_tracks(client: httpx.AsyncClient, stack: dict[st
     ready = await client.get("/readyz")
     assert ready.status_code == 200, ready.text
     assert ready.json()["checks"]["vector_index"]["rows"] == len(stack["vectors"])
+    served = ready.json()["checks"]["vector_index"]["served"]
+    vs = stack["vectors"]
+    assert served["memory"]["raw_float32_bytes"] == len(vs) * vs.manifest.dim * 4
+    assert served["plan"]["index_type"] and "rerank" in served["plan"]
     assert (await client.get("/metrics")).status_code == 200
 
 

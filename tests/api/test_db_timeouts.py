@@ -3,7 +3,6 @@ connection, answers 503 + Retry-After within the configured budget instead of ha
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 

@@ -8,6 +8,7 @@ The timings these tests print (`-s`) are recorded in docs/BENCHMARKS.md ("Outage
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -347,3 +348,81 @@ async def test_postgres_outage_is_a_fast_503_and_recovers_without_restart(
             assert (await client.get("/api/feed")).status_code == 200
             assert (await client.get("/readyz")).json()["checks"]["database"] == "ok"
     print("\npostgres outage timings:", {k: round(v, 3) for k, v in timings.items()})
+
+
+@pytest.mark.milvus_server
+@pytest.mark.slow
+async def test_an_api_started_while_milvus_is_down_serves_once_it_returns(
+    own_milvus: RestartableMilvus, tmp_path: Path, small_corpus: Path, small_vectors: Path
+) -> None:
+    """Start-up found Milvus down: requests get 503 + Retry-After, and the same process serves playlists once
+    Milvus is back (no restart). pymilvus 3 opens clients lazily, so the index object exists and its calls
+    reconnect; where opening itself fails, `api.deps.IndexOpener` tries again (test_index_opener_retries)."""
+    url = f"sqlite:///{tmp_path / 'api.sqlite'}"
+    upgrade(url)
+    catalog = load_catalog(small_corpus)
+    with transaction(session_factory(url)) as s:
+        load_catalog_into_db(s, catalog)
+    alias = f"tracks_{uuid.uuid4().hex[:8]}"
+    builder = TrackIndex(own_milvus.uri, alias=alias)
+    builder.build(
+        load_vector_set(small_vectors),
+        track_metadata(catalog, ground_truth_tags(small_corpus / "synth_ground_truth.csv")),
+    )
+    builder.close()
+    seeds = [int(t) for t in load_vector_set(small_vectors).track_ids[:2]]
+    own_milvus.kill()
+    settings = Settings(database_url=url, milvus_uri=own_milvus.uri, milvus_alias=alias, serve_uploads=False)
+    app = create_app(settings=settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://museed.test") as client:
+            client.headers.update(await signed_in(client, "late-index"))
+            resp, took = await _timed(client.post("/api/playlists", json={"seed_track_ids": seeds, "size": 5}))
+            _assert_unavailable(resp, "vector_index_unavailable")
+            assert took < 2.0, took
+            ready = await client.get("/readyz")
+            assert ready.status_code == 503
+            assert "unreachable" in str(ready.json()["checks"]["vector_index"]) or "unavailable" in str(
+                ready.json()["checks"]["vector_index"]
+            )
+            assert (await client.get("/api/feed")).status_code == 200  # the catalog side serves meanwhile
+
+            own_milvus.start()
+            deadline = time.perf_counter() + 90
+            while True:
+                resp = await client.post("/api/playlists", json={"seed_track_ids": seeds, "size": 5})
+                if resp.status_code == 201 or time.perf_counter() > deadline:
+                    break
+                _assert_unavailable(resp, "vector_index_unavailable")  # never a 500 while it comes back
+                await asyncio.sleep(0.5)
+            assert resp.status_code == 201, resp.text
+            assert (await client.get("/readyz")).status_code == 200
+
+
+def test_index_opener_retries_at_most_every_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening the index at start-up raised: the opener tries again on a request, at most once per interval,
+    and the index it opens is served from then on."""
+    from types import SimpleNamespace
+
+    from api import deps
+
+    clock = [100.0]
+    monkeypatch.setattr(deps.time, "monotonic", lambda: clock[0])
+    tries: list[float] = []
+    opened = SimpleNamespace(ensure_loaded=lambda: "tracks_1")
+
+    def open_index() -> Any:
+        tries.append(clock[0])
+        if len(tries) < 2:
+            raise ConnectionError("Milvus is down")
+        return opened
+
+    opener = deps.IndexOpener(open_index)
+    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(track_index=None, index_opener=opener)))
+    assert deps.get_optional_index(request) is None and tries == [100.0]  # type: ignore[arg-type]
+    clock[0] += 1.0
+    assert deps.get_optional_index(request) is None and tries == [100.0]  # type: ignore[arg-type]
+    clock[0] += deps.INDEX_REOPEN_SECONDS
+    assert deps.get_optional_index(request) is opened  # type: ignore[arg-type]
+    assert request.app.state.track_index is opened and len(tries) == 2

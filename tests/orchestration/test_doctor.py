@@ -21,7 +21,9 @@ from orchestration.stages import run_db_load, run_index
 
 
 @pytest.fixture
-def settings(tmp_path: Path, small_corpus: Path, small_vectors: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+def settings(
+    tmp_path: Path, small_corpus: Path, small_vectors: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
     monkeypatch.setenv("MUSEED_DATA_DIR", str(tmp_path / "data"))
     get_settings.cache_clear()
     s = get_settings()

@@ -3,12 +3,14 @@
 Imports no domain, so any domain may import it (the domain graph stays acyclic). No `from __future__ import
 annotations` here: FastAPI must see the page bounds in `page_query`'s annotations as objects, not strings."""
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Any, Generic, Self, TypeVar
 
 from fastapi import Depends, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 
 #: the shape of every generated id (uuid4 hex): users, playlists, uploads
 HEX_ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -26,6 +28,17 @@ TrackId = Annotated[int, Path(ge=1, le=MAX_TRACK_ID)]
 PlaylistId = Annotated[str, _hex_id()]
 UserId = Annotated[str, _hex_id()]
 UploadId = Annotated[str, _hex_id()]
+
+
+def _iso_date(value: object) -> object:
+    # pydantic alone reads "0" or "1700000000" as a Unix time: a query date must be written as one
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("a date is written YYYY-MM-DD")
+    return value
+
+
+#: a calendar day in a query string, as RFC 3339 `full-date` only (what the OpenAPI `format: date` promises)
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 #: page size when a request does not say
 DEFAULT_LIMIT = 50

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -31,6 +30,7 @@ from api.b2b.schemas import (
 )
 from api.b2b.service import B2BLimiterDep, B2BServiceDep, RecommenderDep, plans_of
 from api.b2b.trends import CHART_MEDIA_TYPES, MAX_TOP, MAX_WEEKS, ChartFormat, TrendServiceDep, trend_chart
+from api.common import IsoDate
 from api.db.models import ApiKey
 from api.deps import CurrentUser, SessionDep, SettingsDep
 from api.errors import PROBLEM_RESPONSE, Forbidden, NotFound, Unauthorized
@@ -70,12 +70,22 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def get_api_key(
+    request: Request,
     b2b: B2BServiceDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(key_bearer)],
     header: Annotated[str | None, Depends(key_header)],
 ) -> ApiKey:
     """The live key of `Authorization: Bearer msk_...` or `X-API-Key: msk_...`; 401 otherwise. Read from the
-    DB on every request, so a revoked or rotated-out key is refused at once by every process."""
+    DB on every request, so a revoked or rotated-out key is refused at once by every process. Credentials that
+    disagree (an `Authorization` that is no bearer key beside an `X-API-Key`, or two different keys) are refused
+    rather than one of them picked."""
+    authorization = request.headers.get("authorization")
+    if authorization is not None and (bearer is None or (header is not None and header != bearer.credentials)):
+        raise Unauthorized(
+            "conflicting credentials: send one API key, as `Authorization: Bearer msk_...` or `X-API-Key`",
+            reason="conflicting_credentials",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     presented = bearer.credentials if bearer is not None else header
     if not presented:
         raise Unauthorized(
@@ -309,7 +319,7 @@ def meta(
 
 #: the range of a trend report: `weeks` ISO weeks up to the one holding `until`
 TrendWeeks = Annotated[int, Query(ge=2, le=MAX_WEEKS, description="ISO weeks in the report")]
-TrendUntil = Annotated[date | None, Query(description="a UTC day of the last week (default: today)")]
+TrendUntil = Annotated[IsoDate | None, Query(description="a UTC day of the last week (default: today)")]
 
 
 @router.get(
@@ -357,8 +367,8 @@ def trends_chart(
 def usage(
     b2b: B2BServiceDep,
     call: Annotated[Call, metered("usage", None)],
-    since: Annotated[date | None, Query(description="first UTC day (default: 29 days before `until`)")] = None,
-    until: Annotated[date | None, Query(description="last UTC day (default: today)")] = None,
+    since: Annotated[IsoDate | None, Query(description="first UTC day (default: 29 days before `until`)")] = None,
+    until: Annotated[IsoDate | None, Query(description="last UTC day (default: today)")] = None,
 ) -> UsageOut:
     """Answered queries per UTC day and endpoint of the calling key's organisation (all its keys); no
     organisation sees another's. Reading usage is rate limited but counts no query."""

@@ -136,6 +136,13 @@ async def test_key_lifecycle_shown_once_hashed_and_refused_at_once_everywhere(b2
     for bad in ({}, auth(key[:-1] + ("A" if key[-1] != "A" else "B")), auth("msk_00000000_nothing"), auth("x")):
         r = await a.get("/v1/meta", headers=bad)
         assert r.status_code == 401 and r.headers["content-type"] == PROBLEM, bad
+    # credentials that disagree are refused, not one of them picked (found by the /v1 fuzz run)
+    for mixed in ({"X-API-Key": key, "Authorization": "Basic Zm9vOmJhcg=="}, {"X-API-Key": key, **auth("msk_x_y")}):
+        r = await a.get("/v1/meta", headers=mixed)
+        assert r.status_code == 401 and r.json()["reason"] == "conflicting_credentials", mixed
+    assert (await a.get("/v1/meta", headers={"X-API-Key": key, **auth(key)})).status_code == 200
+    # query dates are YYYY-MM-DD only (pydantic alone would read "0" as 1970-01-01)
+    assert (await a.get("/v1/usage", params={"until": "0"}, headers=auth(key))).status_code == 422
 
     with transaction(session_factory(b2b.url)) as s:
         rotated = b2b_service_for(s).rotate_key(created.prefix)

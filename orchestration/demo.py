@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from museed.settings import get_settings
+from museed.vectorset import read_manifest
 
 if TYPE_CHECKING:
     from museed.catalog import Catalog
@@ -119,6 +120,9 @@ def run_demo(
             "[bold red][3/9] no pretrained MuQ weights on this machine: these vectors come from a SMALL RANDOMLY "
             "INITIALISED MuQ, not from MuQ-large; the fine-tuning stage below trains it on the corpus[/bold red]"
         )
+    else:
+        licence = read_manifest(vectors).encoder.get("weights_licence") or "not stated"
+        steps.say([f"encoder {emb.encoder_id} (pretrained); weights licence: {licence}"])
 
     tagged = steps.run("tag", "tagging", lambda u: run_tag(fma, tags_file, tagger="auto", progress=u))
     steps.say(tagged.summary_lines())
@@ -180,6 +184,7 @@ def run_demo(
     timings["playlist"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - started
     console.print("timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
+    console.print("web page: run `museed serve`, then open http://127.0.0.1:8000/ (API docs at /docs)")
     return timings
 
 

@@ -7,14 +7,20 @@ each built once for the whole `tests/api` package.
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
+import uvicorn
+from fastapi import FastAPI
 
 from api.app import create_app
 from api.db.load import load_catalog_into_db
@@ -80,6 +86,26 @@ def stack(
 
     encoder = load_encoder("small:0", settings=settings)
     return {"settings": settings, "index": index, "vectors": vs, "catalog": catalog, "encoder": encoder, "tags": tags}
+
+
+@contextmanager
+def live_server(app: FastAPI) -> Iterator[str]:
+    """`app` served by uvicorn on a free port in a thread of this process (lifespan on); yields its base URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 async def signed_in(client: httpx.AsyncClient, name: str) -> dict[str, str]:

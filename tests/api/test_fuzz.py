@@ -10,10 +10,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,9 +20,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from api.app import create_app
+from tests.api.conftest import live_server
 
 #: examples per operation and phase; the issue asks for at least 15
 MAX_EXAMPLES = 15
@@ -41,21 +39,8 @@ expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5x
 def live_api(stack: dict[str, Any]) -> Iterator[str]:
     """The API on the test stack, served by uvicorn on a free port in this process."""
     app = create_app(settings=stack["settings"], track_index=stack["index"], encoder=stack["encoder"])
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with live_server(app) as url:
+        yield url
 
 
 def _sign_in(base: str, stack: dict[str, Any]) -> str:

@@ -141,24 +141,31 @@ def own_milvus(tmp_path: Path) -> Iterator[RestartableMilvus]:
         server.stop()
 
 
-@pytest.mark.milvus_server
-@pytest.mark.slow
-async def test_milvus_outage_is_a_fast_503_for_generation_only_and_recovers(
-    own_milvus: RestartableMilvus, tmp_path: Path, small_corpus: Path, small_vectors: Path
-) -> None:
+def _library_on(
+    milvus: RestartableMilvus, tmp_path: Path, small_corpus: Path, small_vectors: Path
+) -> tuple[str, str, list[int]]:
+    """The small corpus in a SQLite catalog and in a collection of `milvus`: (DB URL, alias, two seed ids)."""
     url = f"sqlite:///{tmp_path / 'api.sqlite'}"
     upgrade(url)
     catalog = load_catalog(small_corpus)
     with transaction(session_factory(url)) as s:
         load_catalog_into_db(s, catalog)
     alias = f"tracks_{uuid.uuid4().hex[:8]}"
-    builder = TrackIndex(own_milvus.uri, alias=alias)
+    builder = TrackIndex(milvus.uri, alias=alias)
     builder.build(
         load_vector_set(small_vectors),
         track_metadata(catalog, ground_truth_tags(small_corpus / "synth_ground_truth.csv")),
     )
     builder.close()
-    seeds = [int(t) for t in load_vector_set(small_vectors).track_ids[:2]]
+    return url, alias, [int(t) for t in load_vector_set(small_vectors).track_ids[:2]]
+
+
+@pytest.mark.milvus_server
+@pytest.mark.slow
+async def test_milvus_outage_is_a_fast_503_for_generation_only_and_recovers(
+    own_milvus: RestartableMilvus, tmp_path: Path, small_corpus: Path, small_vectors: Path
+) -> None:
+    url, alias, seeds = _library_on(own_milvus, tmp_path, small_corpus, small_vectors)
     # the app opens its own index, with the serving timeout, as in production
     settings = Settings(database_url=url, milvus_uri=own_milvus.uri, milvus_alias=alias, serve_uploads=False)
     app = create_app(settings=settings)
@@ -358,19 +365,7 @@ async def test_an_api_started_while_milvus_is_down_serves_once_it_returns(
     """Start-up found Milvus down: requests get 503 + Retry-After, and the same process serves playlists once
     Milvus is back (no restart). pymilvus 3 opens clients lazily, so the index object exists and its calls
     reconnect; where opening itself fails, `api.deps.IndexOpener` tries again (test_index_opener_retries)."""
-    url = f"sqlite:///{tmp_path / 'api.sqlite'}"
-    upgrade(url)
-    catalog = load_catalog(small_corpus)
-    with transaction(session_factory(url)) as s:
-        load_catalog_into_db(s, catalog)
-    alias = f"tracks_{uuid.uuid4().hex[:8]}"
-    builder = TrackIndex(own_milvus.uri, alias=alias)
-    builder.build(
-        load_vector_set(small_vectors),
-        track_metadata(catalog, ground_truth_tags(small_corpus / "synth_ground_truth.csv")),
-    )
-    builder.close()
-    seeds = [int(t) for t in load_vector_set(small_vectors).track_ids[:2]]
+    url, alias, seeds = _library_on(own_milvus, tmp_path, small_corpus, small_vectors)
     own_milvus.kill()
     settings = Settings(database_url=url, milvus_uri=own_milvus.uri, milvus_alias=alias, serve_uploads=False)
     app = create_app(settings=settings)

@@ -69,10 +69,7 @@ class MuQEncoder:
         provenance: Mapping[str, Any] | None = None,
         weights_licence: str | None = None,
     ) -> None:
-        if batch_size < 1:
-            raise EncoderError("batch_size must be >= 1")
-        if (head is None) != (head_spec is None):
-            raise EncoderError("a projection head needs both the module and its spec")
+        check_encoder_args(batch_size, head, head_spec)
         self.model = model
         self.kind = kind
         self.source = source
@@ -98,9 +95,7 @@ class MuQEncoder:
         self.weights_licence = weights_licence or (
             RANDOM_WEIGHTS_LICENCE if kind.endswith("-random") else MUQ_WEIGHTS_LICENCE
         )
-        self.model.to(self.device).eval()
-        if self.head is not None:
-            self.head.to(self.device).eval()
+        self.place_on_device()
         self.config_hash = _config_hash(
             kind=kind,
             muq_config=self.muq_config,
@@ -115,6 +110,12 @@ class MuQEncoder:
             if kind == "muq"
             else f"{kind}:{label}:L{self.layer}-{self.pooling}:{self.config_hash[:8]}"
         )
+
+    def place_on_device(self) -> None:
+        """The backbone (and head) on `self.device`, in eval mode."""
+        self.model.to(self.device).eval()
+        if self.head is not None:
+            self.head.to(self.device).eval()
 
     def __repr__(self) -> str:
         return f"MuQEncoder({self.encoder_id!r}, dim={self.dim}, device={self.device})"
@@ -248,6 +249,15 @@ class MuQEncoder:
         if self.device.type == "cuda" and self.dtype != torch.float32:
             return torch.autocast(device_type="cuda", dtype=self.dtype)
         return contextlib.nullcontext()
+
+
+def check_encoder_args(batch_size: int, head: nn.Module | None, head_spec: Mapping[str, Any] | None) -> None:
+    """What every encoder backend refuses at construction: an empty batch, a head without its spec (or the
+    reverse)."""
+    if batch_size < 1:
+        raise EncoderError("batch_size must be >= 1")
+    if (head is None) != (head_spec is None):
+        raise EncoderError("a projection head needs both the module and its spec")
 
 
 def _check_segments(segments: np.ndarray) -> np.ndarray:

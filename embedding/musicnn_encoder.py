@@ -19,7 +19,7 @@ from torch import nn
 
 from embedding.base import EncoderError, library_versions, state_dict_digest
 from embedding.checkpoint import CHECKPOINT_VERSION, load_checkpoint_weights
-from embedding.muq_encoder import MuQEncoder, _check_segments, _config_hash
+from embedding.muq_encoder import MuQEncoder, _check_segments, _config_hash, check_encoder_args
 from embedding.musicnn import (
     LAYER_DIMS,
     MUSICNN_SAMPLE_RATE,
@@ -57,10 +57,7 @@ class MusicnnEncoder(MuQEncoder):
         provenance: Mapping[str, Any] | None = None,
         weights_licence: str | None = None,
     ) -> None:
-        if batch_size < 1:
-            raise EncoderError("batch_size must be >= 1")
-        if (head is None) != (head_spec is None):
-            raise EncoderError("a projection head needs both the module and its spec")
+        check_encoder_args(batch_size, head, head_spec)
         self.model = model  # the MuQ call shape, not a muq.MuQ
         self.variant = model.variant
         self.kind, self.source, self.batch_size = kind, source, batch_size
@@ -79,9 +76,7 @@ class MusicnnEncoder(MuQEncoder):
         self.weights_fingerprint = weights_fingerprint or f"sha256:{state_dict_digest(model)}"
         self.provenance = dict(provenance or {})
         self.weights_licence = weights_licence or variant_licence(self.variant)
-        self.model.to(self.device).eval()
-        if self.head is not None:
-            self.head.to(self.device).eval()
+        self.place_on_device()
         self.config_hash = _config_hash(
             kind=kind,
             musicnn_config=self.musicnn_config,

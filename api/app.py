@@ -17,6 +17,7 @@ from api.b2b.endpoints import admin_router as b2b_admin_router
 from api.b2b.endpoints import router as b2b_router
 from api.b2b.limits import B2BLimiter
 from api.badges.endpoints import router as badges_router
+from api.bodylimit import MULTIPART_OVERHEAD_BYTES, BodySizeLimit
 from api.db.session import session_factory
 from api.deps import OPTIONAL_BEARER, IndexOpener, get_optional_index
 from api.errors import (
@@ -180,6 +181,12 @@ def create_app(
     )
     install_error_handlers(app)
     _document_problems(app)
+    # innermost of the three: no route reads more body than the cap (uploads: their limit plus the form's fields)
+    app.add_middleware(
+        BodySizeLimit,
+        json_limit=settings.max_body_bytes,
+        multipart_limit=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES,
+    )
     # outermost: an overloaded process refuses at once instead of queueing requests into timeouts
     app.add_middleware(AdmissionControl, limit=settings.max_in_flight, wait_seconds=settings.admission_wait_seconds)
     install_security_headers(app, settings)  # outside admission control: its 503s carry the headers too
@@ -238,7 +245,9 @@ def create_app(
                             f"with the plan's nlist/nprobe"
                         )
             except Exception as exc:
-                ok, checks["vector_index"] = False, f"error: {exc.__class__.__name__}: {exc}"
+                # the exception's text can name internal hosts and ports: the log has it, the public body not
+                log.warning("readyz_vector_index_failed", error=f"{exc.__class__.__name__}: {exc}")
+                ok, checks["vector_index"] = False, f"error: {exc.__class__.__name__}"
         return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 
     app.include_router(auth_router)

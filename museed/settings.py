@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     segment_seconds: float = 10.0
     segments_per_track: int = 3
     max_upload_bytes: int = 30 * 1024 * 1024
+    # every other request body (JSON): a /v1 batch of 50 raw 1024-d vectors is ~1.2 MB
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     max_upload_seconds: float = 900.0  # longer uploads are refused (413)
     # decode+embed jobs running at once; more wait up to upload_wait_seconds, then get 503
     # load the encoder in the API process for uploads (off for processes that only serve library seeds)

@@ -378,9 +378,8 @@ async def test_an_api_started_while_milvus_is_down_serves_once_it_returns(
             assert took < 2.0, took
             ready = await client.get("/readyz")
             assert ready.status_code == 503
-            assert "unreachable" in str(ready.json()["checks"]["vector_index"]) or "unavailable" in str(
-                ready.json()["checks"]["vector_index"]
-            )
+            failed = str(ready.json()["checks"]["vector_index"]).lower()
+            assert "unreachable" in failed or "unavailable" in failed, failed
             assert (await client.get("/api/feed")).status_code == 200  # the catalog side serves meanwhile
 
             own_milvus.start()

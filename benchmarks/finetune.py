@@ -25,9 +25,6 @@ import typer
 from benchmarks.common import Command, Machine, write_json
 
 app = typer.Typer(add_completion=False)
-CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
-#: the training config each encoder fine-tunes with (anything else: the default small-CPU config)
-TRAIN_CONFIGS = {"musicnn": CONFIGS / "musicnn_cpu.yml"}
 HEADLINES = (("genre", "knn_accuracy_other_artists"), ("mood_style_truth", "knn_accuracy"))
 
 
@@ -55,10 +52,13 @@ def prepare(fma: Path, work: Path, n_triplets: int, seed: int) -> tuple[Path, Pa
     return tags, triplets
 
 
-def tune_encoder(fma: Path, work: Path, triplets: Path, spec: str, epochs: int, unfreeze: str) -> tuple[Path, Path]:
+def tune_encoder(
+    fma: Path, work: Path, triplets: Path, spec: str, epochs: int | None, unfreeze: str
+) -> tuple[Path, Path]:
     """(un-tuned vector set, fine-tuned vector set) of `spec`: embed, train, re-embed; each step resumes."""
     from museed.settings import get_settings
     from orchestration.stages import run_embed, run_train
+    from training.config import config_for_encoder
 
     settings = get_settings()
     root = work / _slug(spec)
@@ -69,8 +69,10 @@ def tune_encoder(fma: Path, work: Path, triplets: Path, spec: str, epochs: int, 
     encoder_dir = run_dir / "encoder"
     if not (encoder_dir / "museed_encoder.json").exists():
         t0 = time.perf_counter()
-        config = TRAIN_CONFIGS.get(spec.partition(":")[0])
-        overrides = {"encoder": spec, "epochs": epochs, "unfreeze": unfreeze}
+        config = config_for_encoder(spec)
+        overrides: dict[str, Any] = {"encoder": spec, "unfreeze": unfreeze}
+        if epochs is not None:
+            overrides["epochs"] = epochs
         trained = run_train(fma, triplets, run_dir, config=config, overrides=overrides, resume=run_dir.exists())
         encoder_dir = trained.encoder_dir
         _log(f"{spec}: fine-tuned in {time.perf_counter() - t0:.0f} s; " + "; ".join(trained.summary_lines()[:2]))
@@ -78,6 +80,16 @@ def tune_encoder(fma: Path, work: Path, triplets: Path, spec: str, epochs: int, 
     rep = run_embed(fma, tuned, settings, encoder_spec=str(encoder_dir))
     _log(f"{spec}: re-embedded {rep.done} tracks ({rep.skipped} already) in {time.perf_counter() - t0:.0f} s")
     return base, tuned
+
+
+def training_facts(run_dir: Path) -> dict[str, Any]:
+    """What the run chose on its validation artists: config, best epoch, before/after validation metrics."""
+    from museed.rundir import CONFIG_JSON, SUMMARY_JSON
+
+    summary = json.loads((run_dir / SUMMARY_JSON).read_text())
+    keep = ("best_epoch", "epochs", "stopped_early", "select_metric", "before", "after", "train_triplets")
+    config = json.loads((run_dir / CONFIG_JSON).read_text())
+    return {**{k: summary.get(k) for k in keep}, "config": config}
 
 
 def score(fma: Path, work: Path, tags: Path, pairs: dict[str, tuple[Path, Path]], seed: int) -> dict[str, Any]:
@@ -143,7 +155,7 @@ def main(
     work: Annotated[Path, typer.Option("--work", help="vector sets, runs and tags (resumable)")],
     out: Annotated[Path | None, typer.Option("--out", help="write the figures as JSON here")] = None,
     encoders: Annotated[list[str] | None, typer.Option("--encoder", help="encoder specs")] = None,
-    epochs: Annotated[int, typer.Option("--epochs")] = 6,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="override the config's epochs")] = None,
     unfreeze: Annotated[str, typer.Option("--unfreeze", help="head | top:K | all")] = "head",
     triplets_n: Annotated[int, typer.Option("--triplets", help="triplets to mine")] = 3000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
@@ -158,6 +170,8 @@ def main(
         spec: tune_encoder(fma, work, triplets, spec, epochs, unfreeze) for spec in encoders or ["musicnn", "small:0"]
     }
     result = score(fma, work, tags, pairs, seed)
+    for spec in pairs:
+        result["encoders"][spec]["training"] = training_facts(work / _slug(spec) / "train")
     machine = Machine.now()
     result.update(
         fma=str(fma), epochs=epochs, unfreeze=unfreeze, triplets=triplets_n, seed=seed, threads=threads,

@@ -31,24 +31,51 @@ HEAD_WEIGHTS_FILE = "head.safetensors"
 # projection heads (added by fine-tuning; part of the checkpoint format)
 
 
+class ResidualHead(nn.Module):
+    """x + up(dropout(act(down(x)))) with `up` zero-initialised: before any training step the head is the
+    identity, so a fine-tuning run starts exactly at the backbone's own (pretrained) vectors."""
+
+    def __init__(self, dim: int, hidden: int, activation: type[nn.Module], dropout: float) -> None:
+        super().__init__()
+        self.down = nn.Linear(dim, hidden)
+        self.act = activation()
+        self.dropout = nn.Dropout(dropout)
+        self.up = nn.Linear(hidden, dim)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = x + self.up(self.dropout(self.act(self.down(x))))
+        return out
+
+
 def build_projection_head(spec: Mapping[str, Any]) -> nn.Module:
     """A projection head from its checkpoint spec.
 
-    `{"type": "linear", "in_dim": D, "out_dim": E}` or
-    `{"type": "mlp", "in_dim": D, "hidden_dim": H, "out_dim": E, "activation": "gelu" | "relu"}`.
+    `{"type": "linear", "in_dim": D, "out_dim": E}`,
+    `{"type": "mlp", "in_dim": D, "hidden_dim": H, "out_dim": E, "activation": "gelu" | "relu"}` or
+    `{"type": "residual", "in_dim": D, "hidden_dim": H, "out_dim": D, "activation": ..., "dropout": p}`
+    (`ResidualHead`: the identity until trained; out_dim must equal in_dim).
     """
     try:
         kind = spec["type"]
         in_dim, out_dim = int(spec["in_dim"]), int(spec["out_dim"])
         if kind == "linear":
             return nn.Linear(in_dim, out_dim)
+        activation = {"gelu": nn.GELU, "relu": nn.ReLU}[spec.get("activation", "gelu")]
         if kind == "mlp":
-            activation = {"gelu": nn.GELU, "relu": nn.ReLU}[spec.get("activation", "gelu")]
             hidden = int(spec["hidden_dim"])
             return nn.Sequential(nn.Linear(in_dim, hidden), activation(), nn.Linear(hidden, out_dim))
+        if kind == "residual":
+            if out_dim != in_dim:
+                raise ValueError(f"a residual head keeps the width: out_dim {out_dim} != in_dim {in_dim}")
+            dropout = float(spec.get("dropout", 0.0))
+            if not 0.0 <= dropout < 1.0:
+                raise ValueError(f"dropout must be in [0, 1), not {dropout}")
+            return ResidualHead(in_dim, int(spec["hidden_dim"]), activation, dropout)
     except (KeyError, TypeError, ValueError) as error:
         raise EncoderError(f"invalid projection head spec {dict(spec)!r}: {error!r}") from None
-    raise EncoderError(f"unknown projection head type {kind!r} (expected 'linear' or 'mlp')")
+    raise EncoderError(f"unknown projection head type {kind!r} (expected 'linear', 'mlp' or 'residual')")
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -70,10 +70,11 @@ def run_demo(
     console: Console,
     progress_bar: ProgressBar,
 ) -> dict[str, float]:
-    """Synthesise, load the catalog, embed, tag, fine-tune, re-embed, index, write the before/after evaluation
-    report and make one playlist through the HTTP API; returns timings. Each step is the stage function the CLI
-    runs, and prints the same summary lines."""
+    """Synthesise, load the catalog, embed, tag, fine-tune, re-embed, write the before/after evaluation report,
+    choose the served vector set on the held-out test split, index it and make one playlist through the HTTP
+    API; returns timings. Each step is the stage function the CLI runs, and prints the same summary lines."""
     from evaluation.report import EvaluationConfig, cli_command, run_evaluation
+    from evaluation.test_split import choose_served_set, write_choice
     from museed.tags import TAGS_FILE
     from orchestration.stages import (
         run_db_load,
@@ -86,13 +87,14 @@ def run_demo(
     )
     from synth import synthesize_corpus
     from tagging import run_tag
+    from training.config import config_for_encoder
 
     settings = get_settings()
     fma, vectors, tuned = out / "fma", out / "vectors", out / "vectors-finetuned"
     tags_file = out / "tags" / TAGS_FILE
     triplets = out / "triplets" / "triplets.parquet"
     run_dir, report_dir = out / "train", out / "report"
-    steps = _Steps(9, console, progress_bar)
+    steps = _Steps(10, console, progress_bar)
     started = time.perf_counter()
 
     if _corpus_is_current(fma, tracks, seconds, seed):
@@ -117,8 +119,9 @@ def run_demo(
     steps.say(emb.summary_lines())
     if emb.encoder_id.startswith("muq-small-random"):
         console.print(
-            "[bold red][3/9] no pretrained MuQ weights on this machine: these vectors come from a SMALL RANDOMLY "
-            "INITIALISED MuQ, not from MuQ-large; the fine-tuning stage below trains it on the corpus[/bold red]"
+            f"[bold red]{steps.tag} no pretrained MuQ weights on this machine: these vectors come from a SMALL "
+            "RANDOMLY INITIALISED MuQ, not from MuQ-large; the fine-tuning stage below trains it on the corpus"
+            "[/bold red]"
         )
     else:
         licence = read_manifest(vectors).encoder.get("weights_licence") or "not stated"
@@ -132,10 +135,11 @@ def run_demo(
 
     if run_dir.exists():
         shutil.rmtree(run_dir)  # the demo trains afresh; `museed train --resume` continues a run instead
+    train_config = config_for_encoder(emb.encoder_id)  # the resolved encoder: `auto` may be MusiCNN or MuQ
     trained = steps.run(
         "train",
-        "fine-tuning",
-        lambda u: run_train(fma, triplets, run_dir, overrides={"encoder": encoder, "epochs": 6}, progress=u),
+        f"fine-tuning ({train_config.name})",
+        lambda u: run_train(fma, triplets, run_dir, config=train_config, overrides={"encoder": encoder}, progress=u),
     )
     steps.say(trained.summary_lines())
 
@@ -147,10 +151,6 @@ def run_demo(
         lambda u: run_embed(fma, tuned, settings, encoder_spec=str(trained.encoder_dir), progress=u),
     )
     steps.say(emb2.summary_lines())
-
-    idx = steps.run("index", "indexing", lambda u: run_index(tuned, fma, settings, progress=u, tags_path=tags_file))
-    steps.say([f"Milvus ({idx.engine}, {settings.milvus_target})"])
-    steps.say(idx.summary_lines(), markup=True)
 
     eval_config = EvaluationConfig(baseline="mfcc")
     command = cli_command(vectors, tags_file, report_dir, fma, compare=[tuned], train_run=run_dir, config=eval_config)
@@ -172,10 +172,26 @@ def run_demo(
         ),
     )
     steps.say(evaluation.summary_lines())  # encoder ids hold "[...]", which rich would read as markup
+
+    # serve the fine-tuned vectors only when they measurably beat the un-tuned ones on artists never trained on
+    choice = steps.run(
+        "choose",
+        "choosing the served vector set (test split)",
+        lambda _u: choose_served_set(vectors, tuned, tags_file, fma, eval_config),
+    )
+    write_choice(report_dir, choice)
+    steps.say(choice.summary_lines())
+    served_encoder = str(trained.encoder_dir) if choice.served == "finetuned" else encoder
+
+    idx = steps.run(
+        "index", "indexing", lambda u: run_index(choice.path, fma, settings, progress=u, tags_path=tags_file)
+    )
+    steps.say([f"Milvus ({idx.engine}, {settings.milvus_target}): {choice.served} vectors from {choice.path}"])
+    steps.say(idx.summary_lines(), markup=True)
     # the API must embed uploads with the encoder whose vectors it serves
-    os.environ["MUSEED_ENCODER"] = str(trained.encoder_dir)
+    os.environ["MUSEED_ENCODER"] = served_encoder
     get_settings.cache_clear()
-    console.print(f"      served encoder: MUSEED_ENCODER={trained.encoder_dir}")
+    console.print(f"      served encoder: MUSEED_ENCODER={served_encoder} ({choice.served} vectors)")
 
     t0 = time.perf_counter()
     playlist = _example_playlist(catalog)

@@ -10,9 +10,23 @@ from typing import Any, Final
 
 from museed.errors import PipelineError
 
-DEFAULT_CONFIG: Final = Path(__file__).resolve().parent / "configs" / "small_cpu.yml"
+CONFIGS_DIR: Final = Path(__file__).resolve().parent / "configs"
+DEFAULT_CONFIG: Final = CONFIGS_DIR / "small_cpu.yml"
+#: the experiment an encoder (spec or encoder id, by prefix) fine-tunes with on CPU; anything else: DEFAULT_CONFIG
+ENCODER_CONFIGS: Final = {"musicnn": CONFIGS_DIR / "musicnn_cpu.yml"}
 #: every training module logs under the one name the run's lines always had
 RUN_LOGGER: Final = "training.train"
+#: validation metrics a run may pick its `best` checkpoint by (all on the artist-disjoint validation split)
+SELECT_METRICS: Final = (
+    "val/triplet_acc",
+    "val/knn_genre_other_artists",
+    "val/knn_genre_and_triplet_acc",  # the mean of the two: genre clusters and the finer tag order
+)
+
+
+def config_for_encoder(encoder: str) -> Path:
+    """The CPU experiment file for `encoder` (a `load_encoder` spec or an encoder id such as `musicnn:MSD_...`)."""
+    return ENCODER_CONFIGS.get(encoder.partition(":")[0], DEFAULT_CONFIG)
 
 
 class TrainError(PipelineError):
@@ -36,6 +50,8 @@ class TrainConfig:
     feature_cache: bool = True  # head-only: reuse backbone features of precomputed crops
     cache_crops: int = 4
     margin: float = 0.2
+    # per-level margin factors (level 0 source-hard .. 4 easy; None: `margin` for every level)
+    level_margins: list[float] | None = None
     mining: str = "none"  # none | semihard
     epochs: int = 3
     batch_size: int = 16
@@ -50,6 +66,9 @@ class TrainConfig:
     gain_db: float = 3.0
     mixed_precision: bool = True  # used on CUDA only
     device: str | None = None
+    select_metric: str = "val/triplet_acc"  # checkpoint `best` (and early stopping) maximise this
+    patience: int | None = None  # stop after this many epochs without a better `select_metric`
+    knn_k: int = 10  # neighbours of the validation k-NN metrics
     max_train_triplets: int | None = None
     max_val_triplets: int | None = None
     torch_threads: int | None = None
@@ -66,8 +85,20 @@ class TrainConfig:
             raise TrainError("epochs, grad_accum and cache_crops must be >= 1 and batch_size >= 2")
         if not 0.1 <= self.crop_seconds <= self.cache_seconds:
             raise TrainError("crop_seconds must be between 0.1 and cache_seconds")
-        if "out_dim" not in self.head or "type" not in self.head:
-            raise TrainError("head needs at least 'type' and 'out_dim'")
+        if "type" not in self.head or ("out_dim" not in self.head and self.head["type"] != "residual"):
+            raise TrainError("head needs at least 'type' and 'out_dim' (a residual head keeps the backbone's width)")
+        if self.level_margins is not None and (
+            len(self.level_margins) != 5 or any(not 0 <= float(f) <= 10 for f in self.level_margins)
+        ):
+            raise TrainError(
+                "level_margins needs 5 factors in [0, 10], one per negative level (0 source-hard .. 4 easy)"
+            )
+        if self.select_metric not in SELECT_METRICS:
+            raise TrainError(f"select_metric must be one of {list(SELECT_METRICS)}, not {self.select_metric!r}")
+        if self.patience is not None and self.patience < 1:
+            raise TrainError("patience must be >= 1 (or null: run every epoch)")
+        if self.knn_k < 1:
+            raise TrainError("knn_k must be >= 1")
         return self
 
     @classmethod

@@ -37,6 +37,7 @@ class TripletData:
     cache_seconds: float = 10.0
     sample_rate: int = MUQ_SAMPLE_RATE  # the encoder's (16 kHz for MusiCNN)
     features: dict[int, torch.Tensor] | None = None  # head-only: track_id -> (cache_crops + 1, D); last = centre
+    artists: dict[int, int] = field(default_factory=dict)  # track_id -> artist_id (validation k-NN among others)
 
     @property
     def track_ids(self) -> list[int]:
@@ -69,10 +70,12 @@ def load_triplet_data(
     *,
     shard: tuple[int, int] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    artists: Mapping[int, int] | None = None,
 ) -> TripletData:
     """Read the triplets Parquet and decode the audio of every track it uses (training and validation).
 
-    `shard=(rank, world)` keeps every world-th training triplet from `rank` on (data-parallel workers).
+    `shard=(rank, world)` keeps every world-th training triplet from `rank` on (data-parallel workers);
+    `artists` (track_id -> artist_id, e.g. the catalog's) enables the validation k-NN among other artists.
     """
     path = Path(triplets_path)
     if not path.is_file():
@@ -134,6 +137,7 @@ def load_triplet_data(
         paths=paths,
         cache_seconds=config.cache_seconds,
         sample_rate=sample_rate,
+        artists={int(t): int(artists[t]) for t in paths if artists is not None and t in artists},
     )
 
 

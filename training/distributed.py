@@ -44,7 +44,13 @@ def _worker(loop_config: dict[str, Any]) -> None:
     if config.torch_threads:
         torch.set_num_threads(config.torch_threads)
     catalog = load_catalog(Path(loop_config["fma"]), scan_unlisted=False)
-    data = load_triplet_data(Path(loop_config["triplets"]), catalog.audio_paths(), config, shard=(rank, world))
+    data = load_triplet_data(
+        Path(loop_config["triplets"]),
+        catalog.audio_paths(),
+        config,
+        shard=(rank, world),
+        artists=catalog.tracks["artist_id"].to_dict(),
+    )
     device = str(ray.train.torch.get_device())
     state = build_state(config, data, wrap=ray.train.torch.prepare_model, device=device)
     run_dir = Path(loop_config["run_dir"])

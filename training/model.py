@@ -8,6 +8,7 @@ always stay in eval mode: small triplet batches would corrupt their running stat
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -55,6 +56,10 @@ def build_encoder(config: TrainConfig, device: str | None = None) -> MuQEncoder:
     if base.head is not None:
         return base  # continuing from a fine-tuned checkpoint: keep its head
     spec = {"in_dim": base.backbone_dim, **config.head}
+    if spec["type"] == "residual":  # x + f(x): keeps the backbone's width, the identity until trained
+        spec.setdefault("out_dim", base.backbone_dim)
+        if int(spec["out_dim"]) != base.backbone_dim:
+            raise TrainError(f"a residual head keeps the backbone's width {base.backbone_dim}, not {spec['out_dim']}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         head = build_projection_head(spec)
@@ -89,6 +94,18 @@ def set_trainable(encoder: MuQEncoder, unfreeze: str) -> list[nn.Parameter]:
     return params
 
 
+def triplet_margins(config: TrainConfig, levels: np.ndarray) -> float | torch.Tensor:
+    """The margin of each triplet: `margin`, scaled by `level_margins[level]` when the config sets them.
+
+    Negatives of levels 0-3 share the anchor's genre; a smaller margin for them than for easy (other-genre)
+    negatives keeps the genre the coarsest structure while the finer tags still order the neighbours.
+    """
+    if config.level_margins is None:
+        return config.margin
+    factors = np.asarray(config.level_margins, dtype=np.float32)[np.asarray(levels, dtype=np.int64)]
+    return torch.from_numpy(config.margin * factors)
+
+
 def keep_batchnorm_eval(module: nn.Module) -> None:
     """Put every BatchNorm back in eval mode (after `module.train()`)."""
     for m in module.modules():
@@ -100,12 +117,12 @@ def triplet_terms(
     anchor: torch.Tensor,
     positive: torch.Tensor,
     negative: torch.Tensor,
-    margin: float,
+    margin: float | torch.Tensor,
     *,
     extra_negatives: torch.Tensor | None = None,
     extra_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-triplet (loss, d_ap, d_an) on cosine distance of L2-normalised vectors.
+    """Per-triplet (loss, d_ap, d_an) on cosine distance of L2-normalised vectors (`margin`: one, or one per triplet).
 
     With `extra_negatives` (M, E) and `extra_mask` (B, M) (True = a certain negative of anchor b), d_an is the
     smallest of the own negative's distance and the masked extra distances larger than d_ap (semi-hard mining).

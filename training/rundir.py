@@ -72,6 +72,8 @@ def plot_curves(run_dir: Path) -> Path:
     if not val.empty:
         ax1.plot(val["step"], val["val/triplet_loss"], "o-", label="val triplet loss")
         ax2.plot(val["epoch"], val["val/triplet_acc"], "o-", label="val triplet acc")
+        if "val/knn_genre_other_artists" in val and val["val/knn_genre_other_artists"].notna().any():
+            ax2.plot(val["epoch"], val["val/knn_genre_other_artists"], "s-", label="val genre k-NN (other artists)")
     ax1.set_xlabel("optimiser step")
     ax1.legend()
     ax2.set_xlabel("epoch (0 = before training)")

@@ -17,6 +17,11 @@ batch both the hardest and the semi-hard variant collapsed every embedding to on
 distances ~0, loss stuck at the margin, every triplet active) in trial runs, while plain triplets learned.
 Try it only with large batches (FaceNet used thousands of exemplars per batch).
 
+Head and model selection: `head: {type: residual}` is x + f(x) with f's last layer zero-initialised, so epoch 0
+is exactly the backbone's own (un-tuned) vectors; `best` maximises `select_metric` on the artist-disjoint
+validation split with epoch 0 a candidate, and `patience` stops a run early (`training.loop`);
+`level_margins` scales the margin per negative level.
+
 Unfreeze policy (`unfreeze`): `head` (backbone frozen; with `feature_cache` its pooled features are computed
 once for `cache_crops` random crops per track and reused), `top:K` (the K conformer layers below the pooled
 layer, plus the final layer norm when the last layer is pooled), `all` (conv front end and conformer).
@@ -68,7 +73,7 @@ def train_run(
     if config.torch_threads:
         torch.set_num_threads(config.torch_threads)
     catalog = load_catalog(fma, scan_unlisted=False)
-    data = load_triplet_data(triplets, catalog.audio_paths(), config)
+    data = load_triplet_data(triplets, catalog.audio_paths(), config, artists=catalog.tracks["artist_id"].to_dict())
     if not resume:
         write_run_files(run_dir, config, triplets, fma)
     state = build_state(config, data)

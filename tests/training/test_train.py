@@ -74,21 +74,26 @@ def test_training_improves_validation_and_exports_the_encoder(corpus: tuple[Path
     assert best["val/triplet_loss"] < before["val/triplet_loss"]
     assert best["val/triplet_acc"] > before["val/triplet_acc"] + 0.1
     assert best["val/triplet_acc"] > before["val_backbone/triplet_acc"]
+    # the identity-initialised residual head: epoch 0 scores exactly as the backbone's own vectors
+    assert before["val/triplet_acc"] == pytest.approx(before["val_backbone/triplet_acc"])
     steps = pd.read_csv(run / "steps.csv")
     assert list(steps["step"]) == list(range(1, len(steps) + 1)) and steps["epoch"].max() == 3
     for name in ("config.yml", "config.json", "run.json", "curves.png", "summary.json"):
         assert (run / name).is_file(), name
     assert json.loads((run / "run.json").read_text())["seed"] == 0
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["after"]["val/triplet_acc"] == pytest.approx(best["val/triplet_acc"])
+    config = TrainConfig.from_file(CONFIG)
+    # `best` (and the export) is the epoch with the highest select metric, epoch 0 included
+    chosen = val.iloc[int(val[config.select_metric].to_numpy().argmax())]
+    assert summary["best_epoch"] == chosen["epoch"] and summary["select_metric"] == config.select_metric
+    assert summary["after"]["val/triplet_acc"] == pytest.approx(chosen["val/triplet_acc"])
 
     # the exported encoder reproduces the trained model's validation vectors through the embedding path
     encoder = load_encoder(str(run / "encoder"))
-    assert encoder.kind == "museed-ckpt" and encoder.dim == 128 and encoder.head is not None
     # the checkpoint names the encoder training started from (the config's), not the headed copy
     started_from = load_encoder(TrainConfig.from_file(CONFIG).encoder)
+    assert encoder.kind == "museed-ckpt" and encoder.dim == started_from.dim and encoder.head is not None
     assert encoder.provenance["base"]["encoder_id"] == started_from.encoder_id
-    config = TrainConfig.from_file(CONFIG)
     rows = pd.read_parquet(triplets).query("split == 'validation'")
     catalog_paths = {int(p.stem): p for p in (fma / "fma_full").rglob("*.mp3")}
     ids = sorted(set(rows[["anchor", "positive", "negative"]].to_numpy().ravel().tolist()))
@@ -101,7 +106,7 @@ def test_training_improves_validation_and_exports_the_encoder(corpus: tuple[Path
     where = {t: i for i, t in enumerate(ids)}
     a, p, n = (vectors[[where[int(t)] for t in rows[c]]] for c in ("anchor", "positive", "negative"))
     acc = float(np.mean((1 - (a * p).sum(1)) < (1 - (a * n).sum(1))))
-    assert acc == pytest.approx(best["val/triplet_acc"], abs=1e-9)
+    assert acc == pytest.approx(chosen["val/triplet_acc"], abs=1e-9)
 
 
 def test_audio_decoded_on_the_fly_matches_the_cache(corpus: tuple[Path, Path]) -> None:
@@ -133,3 +138,90 @@ def test_fine_tuning_the_backbone_top_layer_learns(corpus: tuple[Path, Path], tm
     assert report.after["val/triplet_loss"] < report.before["val/triplet_loss"]
     assert report.after["val/triplet_acc"] > report.before["val/triplet_acc"]
     assert load_encoder(str(report.encoder_dir)).head is not None
+
+
+# ------------------------------------------------------------------------------------------------ model selection
+
+
+def test_a_residual_head_is_the_identity_until_trained() -> None:
+    from embedding.checkpoint import build_projection_head
+    from embedding.encoders import EncoderError
+
+    head = build_projection_head({"type": "residual", "in_dim": 8, "out_dim": 8, "hidden_dim": 4, "dropout": 0.2})
+    x = torch.randn(5, 8)
+    head.train()  # dropout on: still the identity, the zero-initialised up-projection sees to that
+    assert torch.equal(head(x), x)
+    with pytest.raises(EncoderError, match="keeps the width"):
+        build_projection_head({"type": "residual", "in_dim": 8, "out_dim": 4, "hidden_dim": 4})
+    with pytest.raises(EncoderError, match="dropout"):
+        build_projection_head({"type": "residual", "in_dim": 8, "out_dim": 8, "hidden_dim": 4, "dropout": 1.0})
+
+
+def test_selection_config_errors() -> None:
+    with pytest.raises(TrainError, match="level_margins"):
+        TrainConfig.from_file(CONFIG, {"level_margins": [1.0, 1.0]})
+    with pytest.raises(TrainError, match="select_metric"):
+        TrainConfig.from_file(CONFIG, {"select_metric": "test/knn"})
+    with pytest.raises(TrainError, match="patience"):
+        TrainConfig.from_file(CONFIG, {"patience": 0})
+    residual = TrainConfig.from_file(CONFIG, {"head": {"type": "residual", "hidden_dim": 16}})
+    assert "out_dim" not in residual.head  # the backbone's width, filled in when the encoder is built
+
+
+def test_level_margins_scale_each_triplets_margin() -> None:
+    from training.model import triplet_margins
+
+    plain = TrainConfig.from_file(CONFIG, {"margin": 0.2, "level_margins": None})
+    assert triplet_margins(plain, np.array([0, 4])) == 0.2
+    scaled = TrainConfig.from_file(CONFIG, {"margin": 0.2, "level_margins": [0.25, 0.25, 0.5, 0.5, 1.0]})
+    margins = triplet_margins(scaled, np.array([0, 2, 4, 4]))
+    assert isinstance(margins, torch.Tensor)
+    assert margins.tolist() == pytest.approx([0.05, 0.1, 0.2, 0.2])
+    a = torch.tensor([[1.0, 0.0]] * 4)
+    loss, _, _ = triplet_terms(a, a, a, margins)  # d_ap = d_an = 0: the loss is each triplet's own margin
+    assert loss.tolist() == pytest.approx([0.05, 0.1, 0.2, 0.2])
+
+
+def test_validation_knn_among_other_artists_matches_the_evaluation_vote() -> None:
+    from evaluation.metrics import knn_correct, top_k_neighbours
+    from training.loop import knn_accuracy_other_artists
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((60, 6))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    labels = rng.integers(0, 3, 60)
+    artists = rng.integers(0, 12, 60)
+    _, other = top_k_neighbours(x, 5, exclude_groups=artists)
+    assert other is not None
+    expected = knn_correct(other.index[:, :5], labels, 3).mean()
+    assert knn_accuracy_other_artists(x, labels, artists, 5) == pytest.approx(expected)
+    # hand case: the query's own artist never votes
+    hand = np.array([[1.0, 0.0], [0.99, 0.14], [0.0, 1.0]])
+    assert knn_accuracy_other_artists(hand, np.array(["a", "a", "b"]), np.array([1, 1, 2]), 1) == 0.0
+    assert knn_accuracy_other_artists(hand, np.array(["a", "a", "a"]), np.array([1, 2, 3]), 1) == 1.0
+
+
+def test_a_run_that_never_beats_its_start_exports_the_start(corpus: tuple[Path, Path], tmp_path: Path) -> None:
+    """lr 0: no epoch beats epoch 0 on validation, so early stopping ends the run and the exported encoder
+    gives exactly the un-tuned vectors (the identity-initialised residual head)."""
+    from orchestration.stages import run_train
+
+    fma, triplets = corpus
+    overrides = {
+        "head": {"type": "residual", "hidden_dim": 32, "dropout": 0.1},
+        "lr": 0.0,
+        "epochs": 4,
+        "patience": 1,
+        "select_metric": "val/knn_genre_other_artists",
+        "max_train_triplets": 64,
+    }
+    report = run_train(fma, triplets, tmp_path / "run", CONFIG, overrides=overrides)
+    assert report.best_epoch == 0 and report.stopped_early and report.epochs == 1
+    val = pd.read_csv(tmp_path / "run" / "val_metrics.csv")
+    assert list(val["epoch"]) == [0, 1] and val["val/knn_genre_other_artists"].notna().all()
+    # the head is the identity at epoch 0: the headed and the backbone's own vectors score the same
+    assert val["val/triplet_acc"].iloc[0] == pytest.approx(val["val_backbone/triplet_acc"].iloc[0])
+    tuned, base = load_encoder(str(report.encoder_dir)), load_encoder("small:0")
+    assert tuned.dim == base.dim and tuned.head is not None
+    clips = [np.random.default_rng(i).standard_normal((2, MUQ_SAMPLE_RATE)).astype(np.float32) for i in range(3)]
+    np.testing.assert_allclose(tuned.embed_tracks(clips), base.embed_tracks(clips), atol=1e-6)

@@ -28,10 +28,14 @@ from api.errors import (
     install_error_handlers,
 )
 from api.headers import install_security_headers
+from api.playlists.endpoints import listener_router
 from api.playlists.endpoints import router as playlists_router
 from api.ratelimit import RateLimiter
 from api.social.endpoints import router as social_router
+from api.subsonic.endpoints import install_subsonic_errors
+from api.subsonic.endpoints import router as subsonic_router
 from api.tracks.endpoints import router as tracks_router
+from api.tracks.text_search import load_text_search
 from api.uploads.endpoints import router as uploads_router
 from api.uploads.service import UploadEmbedder
 from api.users.endpoints import auth_router, users_router
@@ -164,6 +168,9 @@ def create_app(
             except Exception as exc:  # /readyz reports it; catalog reads still work
                 log.error("vector index could not be loaded", error=str(exc))
         app.state.upload_embedder = _upload_embedder(settings, encoder, app.state.track_index)
+        app.state.text_search = load_text_search(settings)
+        if not app.state.text_search.available:
+            log.info("text search unavailable", reason=app.state.text_search.reason)
         log.info("museed api started", db=settings.sqlalchemy_url.split("@")[-1], milvus=settings.milvus_target)
         yield
         if track_index is None and app.state.track_index is not None:
@@ -248,16 +255,22 @@ def create_app(
                 # the exception's text can name internal hosts and ports: the log has it, the public body not
                 log.warning("readyz_vector_index_failed", error=f"{exc.__class__.__name__}: {exc}")
                 ok, checks["vector_index"] = False, f"error: {exc.__class__.__name__}"
-        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+        # informational, never a readiness failure: a server without a text tower serves everything else
+        features = {"text_search": request.app.state.text_search.describe()}
+        body = {"status": "ok" if ok else "unavailable", "checks": checks, "features": features}
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     app.include_router(auth_router)
     app.include_router(users_router)
     app.include_router(tracks_router)
     app.include_router(playlists_router)
+    app.include_router(listener_router)
     app.include_router(social_router)
     app.include_router(badges_router)
     app.include_router(uploads_router)
     app.include_router(b2b_router)
     app.include_router(b2b_admin_router)
+    app.include_router(subsonic_router)
+    install_subsonic_errors(app)  # Subsonic's convention under /rest only: errors are HTTP 200, status="failed"
     mount_web(app)
     return app

@@ -22,6 +22,9 @@ class BodyTooLarge(HTTPException):
     """Raised from `receive` when a streamed body passes the cap. An `HTTPException`, so FastAPI's body parsing
     passes it through unchanged and the app's handler renders it as a 413 problem."""
 
+    #: the problem's `reason`, as the upload route's own size refusal says it
+    reason = "too_large"
+
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"the request body is larger than {limit} bytes")
         self.limit = limit
@@ -89,6 +92,7 @@ class BodySizeLimit:
                 "status": 413,
                 "detail": f"the request body is larger than {limit} bytes",
                 "instance": scope["path"],
+                "reason": BodyTooLarge.reason,
             }
         ).encode()
         headers = [

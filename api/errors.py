@@ -198,7 +198,10 @@ def install_error_handlers(app: FastAPI) -> None:
             msg = f"the body cannot be parsed: {exc.detail}"
             error = {"loc": ["body"], "msg": msg, "type": "body_invalid"}
             return problem(request, 422, "Invalid request", msg, "validation", errors=[error])
-        resp = problem(request, exc.status_code, str(exc.detail), str(exc.detail), "http")
+        # an HTTPException may name its problem's `reason` (the body-size cap does)
+        reason = getattr(exc, "reason", None)
+        extra = {"reason": reason} if isinstance(reason, str) else {}
+        resp = problem(request, exc.status_code, str(exc.detail), str(exc.detail), "http", **extra)
         if exc.headers:
             resp.headers.update(exc.headers)
         if exc.status_code == 405:

@@ -147,18 +147,17 @@ def synthetic_tracks(
     16 genres with Zipf-like sizes (so one is rare), artists of ~10 tracks each, track = genre centre + artist
     offset + track noise, L2-normalised; queries are new tracks by existing artists.
     """
+    from orchestration.scale_library import ClusteredVectors  # the one generator (also the 90k load-test library)
+
     rng = np.random.default_rng(seed)
     sizes = 1.0 / np.arange(1, N_GENRES + 1) ** 1.1  # Zipf-like: the rarest genre holds ~1.5 % of tracks
     p_genre = sizes / sizes.sum()
     n_artists = max(1, n // 10)
-    genre_centres = rng.normal(size=(N_GENRES, dim)) / np.sqrt(dim)
-    artist_genre = rng.choice(N_GENRES, size=n_artists, p=p_genre)
-    artist_centres = genre_centres[artist_genre] + 0.6 * rng.normal(size=(n_artists, dim)) / np.sqrt(dim)
+    model = ClusteredVectors.draw(rng, dim, N_GENRES, n_artists, p_genre=p_genre)
 
     def tracks(count: int) -> tuple[np.ndarray, np.ndarray]:
         artist = rng.integers(0, n_artists, size=count)
-        x = artist_centres[artist] + 0.35 * rng.normal(size=(count, dim)) / np.sqrt(dim)
-        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), artist_genre[artist]
+        return model.tracks(artist, rng), model.artist_genre[artist]
 
     base, base_genre = tracks(n)
     queries, query_genre = tracks(n_queries)

@@ -107,8 +107,9 @@ def neighbour_lists(vectors: np.ndarray, k: int = HUBNESS_K, radius: np.ndarray 
 
 
 def k_occurrence_counts(neighbours: np.ndarray, n: int) -> np.ndarray:
-    """N_k per track: in how many other tracks' top-k lists it appears."""
-    return np.bincount(np.asarray(neighbours, dtype=np.int64).ravel(), minlength=n)
+    """N_k per track: in how many other tracks' top-k lists it appears (negative ids, list padding, skipped)."""
+    ids = np.asarray(neighbours, dtype=np.int64).ravel()
+    return np.bincount(ids[ids >= 0], minlength=n)
 
 
 def skewness(values: np.ndarray) -> float:

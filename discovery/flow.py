@@ -138,7 +138,7 @@ def energy_order(energies: Sequence[float] | np.ndarray, shape: EnergyShape = "a
     return [int(i) for i in order]
 
 
-def _slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     omega = float(np.arccos(np.clip(a @ b, -1.0, 1.0)))
     if omega < 1e-6:
         return a
@@ -161,7 +161,7 @@ def sonic_path(
     free[[start, end, *exclude]] = False
     path = [start]
     for t in np.linspace(0.0, 1.0, length)[1:-1]:
-        point = _slerp(x[start], x[end], float(t))
+        point = slerp(x[start], x[end], float(t))
         nxt = int(np.argmax(np.where(free, x @ point, -np.inf)))
         path.append(nxt)
         free[nxt] = False

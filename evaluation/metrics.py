@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from discovery.dial import k_occurrence_counts
+
 #: similarities held in memory per block (float32: 128 MB)
 BLOCK_ELEMENTS = 32 * 1024 * 1024
 #: ranked positions held per block when computing average precision (int64 order + bool relevance)
@@ -257,9 +259,8 @@ class Hubness:
 
 
 def k_occurrence(neighbours: np.ndarray, n: int) -> np.ndarray:
-    """N_k(x): how many rows list x among their neighbours."""
-    ids = neighbours[neighbours >= 0].ravel()
-    return np.bincount(ids, minlength=n).astype(np.int64)
+    """N_k(x): how many rows list x among their neighbours (the discovery engine's count)."""
+    return k_occurrence_counts(neighbours, n).astype(np.int64)
 
 
 def hubness(neighbours: np.ndarray, n: int, top: int = 10) -> Hubness:

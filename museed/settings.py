@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     serve_uploads: bool = True
     upload_concurrency: int = 2
     upload_wait_seconds: float = 10.0
+    # reference finder: a demo passage whose window cosine with a library recording reaches this is a near-copy
+    # (discovery.why.NEAR_COPY_COSINE); an encoder whose unrelated windows score higher needs a higher one
+    near_copy_cosine: float = Field(default=0.95, ge=0.0, le=1.0)
+    # text search: a MuLan audio vector set of the library (`museed embed --encoder mulan`); its manifest names the
+    # MuQ-MuLan whose text tower embeds the prompts. None: text search answers 501 text_search_unavailable
+    text_search_vectors: Path | None = None
 
     # admission control per API process: requests served at once; the next wait this long for a slot, then 503
     max_in_flight: int = 32

@@ -27,6 +27,7 @@ from museed.settings import get_settings
 from orchestration.doctor import doctor_command
 from orchestration.keys import keys_app, orgs_app
 from orchestration.loadtest import loadtest_command
+from orchestration.scale_library import loadtest_library_command
 
 console = Console(stderr=True)
 
@@ -403,6 +404,7 @@ def demo(
 
 
 app.command("loadtest")(loadtest_command)
+app.command("loadtest-library")(loadtest_library_command)
 app.command("doctor")(doctor_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(orgs_app, name="orgs")

@@ -9,7 +9,6 @@ prints the per-request table from Locust's CSV and hands back Locust's exit code
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import signal
@@ -28,6 +27,7 @@ from typing import Annotated, Any
 import typer
 
 from museed.errors import PipelineError
+from orchestration.scale_library import ScaleLibrarySpec, build_scale_library, hashed_url, library_settings
 
 #: the repository root, where `loadtests/` lives next to the packages
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -57,6 +57,9 @@ class LibrarySpec:
     database_url: str | None = None
     milvus_uri: str | None = None
     milvus_alias: str = "tracks"
+    #: no audio: the catalog and clustered vectors of the served dimension (orchestration/scale_library.py), the
+    #: library at catalog scale (90,000 tracks); uploads still embed with `encoder`
+    synthetic_vectors: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,30 +129,27 @@ def read_profile_file(profile: str | Path) -> ProfileFile:
         raise LoadTestError(f"profile {path}: cannot read its stages ({exc})") from exc
 
 
-def library_settings(data_dir: Path, spec: LibrarySpec) -> Any:
-    """The settings of the seeded library under `data_dir` (every path explicit: no stray MUSEED_* applies)."""
-    from museed.settings import Settings
-
-    data_dir = data_dir.resolve()
-    return Settings(
-        environment="local",
-        data_dir=data_dir,
-        database_url=spec.database_url or f"sqlite:///{(data_dir / 'museed.sqlite').as_posix()}",
-        milvus_uri=spec.milvus_uri or str(data_dir / "museed.db"),
-        milvus_alias=spec.milvus_alias,
-        redis_url=None,
-        encoder=spec.encoder,
-        segment_seconds=spec.segment_seconds,
-        segments_per_track=spec.segments_per_track,
-    )
-
-
 def build_library(data_dir: Path, spec: LibrarySpec = LibrarySpec(), log: Callable[[str], None] = print) -> Any:
     """Synthesise, load, embed and index a small library under `data_dir` (kept and reused when it was built
     with the same spec); returns its settings."""
     from orchestration.stages import run_db_load, run_embed, run_index
     from synth import synthesize_corpus
 
+    if spec.synthetic_vectors:
+        scale = ScaleLibrarySpec(
+            tracks=spec.tracks,
+            seed=spec.seed,
+            encoder=spec.encoder,
+            segment_seconds=spec.segment_seconds,
+            segments_per_track=spec.segments_per_track,
+            database_url=spec.database_url,
+            milvus_uri=spec.milvus_uri,
+            milvus_alias=spec.milvus_alias,
+        )
+        settings, built = build_scale_library(data_dir, scale, log=log)
+        for line in built.summary_lines():
+            log(line)
+        return settings
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = library_settings(data_dir, spec)
     marker = data_dir / _LIBRARY_MARKER
@@ -169,10 +169,9 @@ def build_library(data_dir: Path, spec: LibrarySpec = LibrarySpec(), log: Callab
 
 
 def _fingerprint(spec: LibrarySpec) -> dict[str, Any]:
-    # what the reuse marker records: the spec, with the database URL hashed (it may hold a password)
+    # what the reuse marker records: the spec, with the database URL hashed
     record = asdict(spec)
-    if spec.database_url:
-        record["database_url"] = hashlib.sha256(spec.database_url.encode()).hexdigest()
+    record["database_url"] = hashed_url(spec.database_url)
     return record
 
 
@@ -214,6 +213,8 @@ def server_env(settings: Any) -> dict[str, str]:
         HF_HUB_OFFLINE="1",
         TOKENIZERS_PARALLELISM="false",
     )
+    if settings.redis_url:
+        env["MUSEED_REDIS_URL"] = settings.redis_url  # limits and quotas shared by the workers
     return env
 
 
@@ -475,11 +476,30 @@ def loadtest_command(
     ] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="uvicorn workers of the served library")] = 1,
     tracks: Annotated[int, typer.Option("--tracks", min=20, help="tracks of the seeded library")] = 60,
+    library_size: Annotated[
+        int | None,
+        typer.Option(
+            "--library-size", min=20, help="serve a catalog-scale library of this many tracks (no audio; e.g. 90000)"
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="the served library's PostgreSQL URL (default: SQLite)")
+    ] = None,
+    milvus_uri: Annotated[
+        str | None, typer.Option("--milvus-uri", help="the served library's Milvus server (default: Milvus Lite)")
+    ] = None,
 ) -> None:
     """Run a Locust load-test profile and print the per-request table; exits 1 on a threshold breach.
 
-    Without --host it builds and serves a small seeded library (SQLite + Milvus Lite); with --host it builds nothing.
+    Without --host it builds and serves a seeded library (SQLite + Milvus Lite unless --database-url /
+    --milvus-uri): a small one with audio, or with --library-size a catalog-scale one; with --host it builds nothing.
     """
-    result = run_loadtest(profile, host, out, data_dir=data_dir, library=LibrarySpec(tracks=tracks), workers=workers)
+    spec = LibrarySpec(
+        tracks=library_size or tracks,
+        synthetic_vectors=library_size is not None,
+        database_url=database_url,
+        milvus_uri=milvus_uri,
+    )
+    result = run_loadtest(profile, host, out, data_dir=data_dir, library=spec, workers=workers)
     if result.exit_code != 0:
         raise typer.Exit(code=result.exit_code)

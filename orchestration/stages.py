@@ -303,13 +303,22 @@ def run_db_upgrade(settings: Settings) -> str:
 
 def run_db_load(fma: Path, settings: Settings, progress: Progress = None) -> tuple[LoadReport, Catalog]:
     """Upsert the FMA catalog into the metadata DB (migrating it first)."""
+    from sqlalchemy import text
+
     from api.db.load import load_catalog_into_db
     from api.db.session import session_factory, transaction
 
     run_db_upgrade(settings)
     catalog = load_catalog(fma)
-    with transaction(session_factory(settings.sqlalchemy_url)) as session:
+    factory = session_factory(settings.sqlalchemy_url)
+    with transaction(factory) as session:
         report = load_catalog_into_db(session, catalog, progress=progress)
+    # fresh planner statistics for the rows just written: without them PostgreSQL takes a common search word for a
+    # rare one and reads every match (autovacuum gets there eventually); SQLite's planner needs none here
+    with factory() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("ANALYZE genres, artists, tracks"))
+            session.commit()
     return report, catalog
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile as StarletteUploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -24,18 +25,25 @@ from api.b2b.schemas import (
     QueryOptions,
     RecommendationRequest,
     RecommendationsOut,
+    TextRecommendationRequest,
+    TextRecommendationsOut,
     TrendAxis,
     TrendsOut,
     UsageOut,
 )
-from api.b2b.service import B2BLimiterDep, B2BServiceDep, RecommenderDep, plans_of
+from api.b2b.service import B2BLimiterDep, B2BService, B2BServiceDep, RecommenderDep, plans_of
 from api.b2b.trends import CHART_MEDIA_TYPES, MAX_TOP, MAX_WEEKS, ChartFormat, TrendServiceDep, trend_chart
-from api.common import IsoDate
+from api.common import IsoDate, TrackId
 from api.db.models import ApiKey
 from api.deps import CurrentUser, SessionDep, SettingsDep
 from api.errors import PROBLEM_RESPONSE, Forbidden, NotFound, Unauthorized
-from api.tracks.schemas import TrackDetail
+from api.playlists.blocklists import BlocklistService, OrgBlocklistsDep
+from api.playlists.repository import BlockedKind
+from api.playlists.schemas import BlockedArtist, BlockedTrack, BlocklistOut
+from api.tracks.endpoints import TEXT_UNAVAILABLE_RESPONSE, PathSteps
+from api.tracks.schemas import SonicPathOut, TrackDetail
 from api.tracks.service import TrackServiceDep
+from api.tracks.text_search import TextSearchDep
 from api.uploads.endpoints import read_upload
 from api.uploads.service import UploadEmbedder, get_upload_embedder
 
@@ -121,6 +129,39 @@ class Call:
         self.response.headers.update(self.admission.headers())
 
 
+def metering(
+    response: Response,
+    session: Session,
+    key: ApiKey,
+    b2b: B2BService,
+    limiter: B2BLimiter,
+    endpoint: str,
+    scope: str | None,
+) -> Iterator[Call]:
+    """One metered call of `key` (the body of every metered dependency, `/v1`'s and the Subsonic facade's): the
+    scope checked, the call yielded for the route to admit once its input is valid, the usage row committed
+    before the answer is sent, and the quota given back (nothing counted) when the request fails."""
+    if scope is not None and scope not in key.scopes:
+        raise Forbidden(f"this API key lacks the {scope!r} scope", reason="missing_scope", scope=scope)
+
+    def used() -> tuple[int, int]:
+        return b2b.used(key, limiter.clock())
+
+    call = Call(key, b2b.plan_of(key), limiter, used, response)
+    try:
+        yield call
+        if call.admission is None:  # a route that forgot to admit would be unmetered: refuse loudly
+            raise RuntimeError(f"metered route {endpoint!r} answered without admitting the call")
+        if call.admission.units > 0:
+            b2b.record_usage(key, call.admission.day, call.endpoint or endpoint, call.admission.units)
+        # the request's transaction, usage row included, is committed before the answer leaves
+        session.commit()
+    except BaseException:
+        if call.admission is not None:
+            limiter.release(call.admission)
+        raise
+
+
 def metered(endpoint: str, scope: str | None) -> Any:
     """The dependency of a `/v1` route: the key and its scope; the route admits the call (`Call.admit`) once its
     input is valid; the usage row is committed before the answer is sent (function scope), so no answered
@@ -130,25 +171,7 @@ def metered(endpoint: str, scope: str | None) -> Any:
     def dependency(
         response: Response, session: SessionDep, key: ApiKeyDep, b2b: B2BServiceDep, limiter: B2BLimiterDep
     ) -> Iterator[Call]:
-        if scope is not None and scope not in key.scopes:
-            raise Forbidden(f"this API key lacks the {scope!r} scope", reason="missing_scope", scope=scope)
-
-        def used() -> tuple[int, int]:
-            return b2b.used(key, limiter.clock())
-
-        call = Call(key, b2b.plan_of(key), limiter, used, response)
-        try:
-            yield call
-            if call.admission is None:  # a route that forgot to admit would be unmetered: refuse loudly
-                raise RuntimeError(f"/v1 route {endpoint!r} answered without admitting the call")
-            if call.admission.units > 0:
-                b2b.record_usage(key, call.admission.day, call.endpoint or endpoint, call.admission.units)
-            # the request's transaction, usage row included, is committed before the answer leaves
-            session.commit()
-        except BaseException:
-            if call.admission is not None:
-                limiter.release(call.admission)
-            raise
+        yield from metering(response, session, key, b2b, limiter, endpoint, scope)
 
     return Depends(dependency, scope="function")
 
@@ -248,12 +271,14 @@ def recommendations(
     that answered."""
     if isinstance(body, RecommendationRequest):
         call.admit()
-        return recommender.recommend(body, call.plan)
+        return recommender.for_org(call.key.org_id).recommend(body, call.plan)
     if "upload" not in call.key.scopes:
         raise Forbidden("audio seeds need the 'upload' scope", reason="missing_scope", scope="upload")
     data = read_upload(request, body.file, settings.max_upload_bytes)  # an oversized body (413) costs nothing
     call.admit(units=call.plan.upload_units, queries=call.plan.upload_units, endpoint="recommendations.audio")
-    return recommender.recommend_audio(embedder, body.file.filename or "upload", data, body.options, call.plan)
+    return recommender.for_org(call.key.org_id).recommend_audio(
+        embedder, body.file.filename or "upload", data, body.options, call.plan
+    )
 
 
 @router.post(
@@ -270,7 +295,7 @@ def recommendations_batch(
     """Each query as in `POST /v1/recommendations` (no audio); one result list per query, in order. The call
     takes one unit of the rate windows and counts one query per query against the quotas."""
     call.admit(queries=len(body.queries))
-    return recommender.batch(body, call.plan)
+    return recommender.for_org(call.key.org_id).batch(body, call.plan)
 
 
 @router.get(
@@ -301,7 +326,51 @@ def similar_tracks(
 ) -> RecommendationsOut:
     """`POST /v1/recommendations` with this one seed and the default options."""
     call.admit()
-    return recommender.similar(track_id, count, call.plan)
+    return recommender.for_org(call.key.org_id).similar(track_id, count, call.plan)
+
+
+@router.post(
+    "/recommendations/text",
+    response_model=TextRecommendationsOut,
+    responses={**_ERRORS, 501: TEXT_UNAVAILABLE_RESPONSE},
+    summary="Recommend tracks for a text prompt (MuQ-MuLan text tower)",
+)
+def text_recommendations(
+    body: TextRecommendationRequest,
+    tracks: TrackServiceDep,
+    text: TextSearchDep,
+    call: Annotated[Call, metered("recommendations.text", "recommend")],
+) -> TextRecommendationsOut:
+    """The listener text search (`GET /api/tracks/text-search`) for API keys: the prompt through the MuQ-MuLan
+    text tower, scored against the library's MuLan audio vectors; counts one query. Where this server has no
+    MuQ-MuLan weights or no MuLan vector set (`/v1/meta` says `text_search: false`) the answer is 501
+    `text_search_unavailable` and nothing is counted."""
+    call.admit()
+    count = min(body.count, call.plan.max_results)
+    found = tracks.text_search(text, body.text, count)
+    return TextRecommendationsOut(**found.model_dump(), capped_by_plan=count < body.count)
+
+
+@router.get(
+    "/tracks/{track_id}/path/{to_track_id}",
+    response_model=SonicPathOut,
+    responses={**_ERRORS, 404: PROBLEM_RESPONSE},
+    summary="A sonic path from one track to another in N steps",
+)
+def sonic_path(
+    track_id: TrackId,
+    to_track_id: TrackId,
+    tracks: TrackServiceDep,
+    call: Annotated[Call, metered("tracks.path", "recommend")],
+    steps: PathSteps = 10,
+) -> SonicPathOut:
+    """`GET /api/tracks/{track_id}/path/{to_track_id}` for API keys: `steps` library tracks (both ends included;
+    capped by the plan's max results) from one track to the other along the great circle between them in the
+    served embedding space; counts one query."""
+    call.admit()
+    allowed = min(steps, call.plan.max_results)
+    path = tracks.sonic_path(track_id, to_track_id, allowed)
+    return path.model_copy(update={"capped_by_plan": allowed < steps})
 
 
 @router.get("/meta", response_model=MetaOut, responses={**_ERRORS}, summary="What serves the API, and the plans")
@@ -309,12 +378,14 @@ def meta(
     request: Request,
     recommender: RecommenderDep,
     embedder: Annotated[UploadEmbedder | None, Depends(get_upload_embedder)],
+    text: TextSearchDep,
     call: Annotated[Call, metered("meta", None)],
 ) -> MetaOut:
     """Catalog size, indexed tracks, encoder id and its weights' licence, index version (collection), vector
     dimension and the plans (with what an audio seed costs)."""
     call.admit()
-    return recommender.meta(plans_of(request), call.plan.name, embedder)
+    out = recommender.meta(plans_of(request), call.plan.name, embedder)
+    return out.model_copy(update={"text_search": text.available})
 
 
 #: the range of a trend report: `weeks` ISO weeks up to the one holding `until`
@@ -440,3 +511,117 @@ def revoke_key(org_id: str, prefix: str, user: CurrentUser, b2b: B2BServiceDep) 
     """Revoke a key: refused from the next request on, by every API process; org admins only."""
     _admin(b2b, org_id, user)
     return b2b.revoke_key(prefix, org_id)
+
+
+# -- an organisation's blocklist: its admins edit it, its members read it; it applies to its `/v1` answers only --
+
+
+def _org_role(b2b: B2BService, org_id: str, user_id: str, admin: bool) -> None:
+    if b2b.repo.member(org_id, user_id) is None:
+        raise NotFound(f"no organisation {org_id!r}")  # non-members do not learn that it exists
+    if admin and not b2b.is_admin(org_id, user_id):
+        raise Forbidden("only the organisation's admins edit its blocklist", reason="not_org_admin")
+
+
+@admin_router.get(
+    "/{org_id}/blocklist", response_model=BlocklistOut, responses=_ADMIN_ERRORS, summary="The organisation's blocklist"
+)
+def org_blocklist(org_id: str, user: CurrentUser, b2b: B2BServiceDep, blocklists: OrgBlocklistsDep) -> BlocklistOut:
+    """The artists and tracks the organisation's `/v1` recommendations never include; org members read it."""
+    _org_role(b2b, org_id, user.id, admin=False)
+    return blocklists.read(org_id)
+
+
+def _org_entry(
+    org_id: str, kind: BlockedKind, item_id: int, user_id: str, b2b: B2BService, blocklists: BlocklistService
+) -> BlockedArtist | BlockedTrack:
+    _org_role(b2b, org_id, user_id, admin=False)
+    return blocklists.entry(org_id, kind, item_id)
+
+
+def _org_block(
+    org_id: str, kind: BlockedKind, item_id: int, on: bool, user_id: str, b2b: B2BService, blocklists: BlocklistService
+) -> Response:
+    _org_role(b2b, org_id, user_id, admin=True)
+    blocklists.block(org_id, kind, item_id, on=on)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@admin_router.get(
+    "/{org_id}/blocklist/artists/{artist_id}",
+    response_model=BlockedArtist,
+    responses=_ADMIN_ERRORS,
+    summary="Is this artist blocked for the organisation?",
+)
+def org_blocked_artist(
+    org_id: str, artist_id: TrackId, user: CurrentUser, b2b: B2BServiceDep, blocklists: OrgBlocklistsDep
+) -> BlockedArtist | BlockedTrack:
+    """The blocked artist; 404 when it is not blocked or not in the catalog; org members read it."""
+    return _org_entry(org_id, "artist", artist_id, user.id, b2b, blocklists)
+
+
+@admin_router.put(
+    "/{org_id}/blocklist/artists/{artist_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=_ADMIN_ERRORS,
+    summary="Block an artist for the organisation",
+)
+def org_block_artist(
+    org_id: str, artist_id: TrackId, user: CurrentUser, b2b: B2BServiceDep, blocklists: OrgBlocklistsDep
+) -> Response:
+    """The organisation's `/v1` recommendations never include this artist from now on (idempotent); org admins
+    only; 404 for an unknown artist."""
+    return _org_block(org_id, "artist", artist_id, True, user.id, b2b, blocklists)
+
+
+@admin_router.delete(
+    "/{org_id}/blocklist/artists/{artist_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=_ADMIN_ERRORS,
+    summary="Unblock an artist for the organisation",
+)
+def org_unblock_artist(
+    org_id: str, artist_id: TrackId, user: CurrentUser, b2b: B2BServiceDep, blocklists: OrgBlocklistsDep
+) -> Response:
+    """Take the artist off the organisation's blocklist (idempotent); org admins only."""
+    return _org_block(org_id, "artist", artist_id, False, user.id, b2b, blocklists)
+
+
+@admin_router.get(
+    "/{org_id}/blocklist/tracks/{track_id}",
+    response_model=BlockedTrack,
+    responses=_ADMIN_ERRORS,
+    summary="Is this track blocked for the organisation?",
+)
+def org_blocked_track(
+    org_id: str, track_id: TrackId, user: CurrentUser, b2b: B2BServiceDep, blocklists: OrgBlocklistsDep
+) -> BlockedArtist | BlockedTrack:
+    """The blocked track; 404 when it is not blocked or not in the catalog; org members read it."""
+    return _org_entry(org_id, "track", track_id, user.id, b2b, blocklists)
+
+
+@admin_router.put(
+    "/{org_id}/blocklist/tracks/{track_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=_ADMIN_ERRORS,
+    summary="Block a track for the organisation",
+)
+def org_block_track(
+    org_id: str, track_id: TrackId, user: CurrentUser, b2b: B2BServiceDep, blocklists: OrgBlocklistsDep
+) -> Response:
+    """The organisation's `/v1` recommendations never include this track from now on (idempotent); org admins
+    only; 404 for an unknown track."""
+    return _org_block(org_id, "track", track_id, True, user.id, b2b, blocklists)
+
+
+@admin_router.delete(
+    "/{org_id}/blocklist/tracks/{track_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=_ADMIN_ERRORS,
+    summary="Unblock a track for the organisation",
+)
+def org_unblock_track(
+    org_id: str, track_id: TrackId, user: CurrentUser, b2b: B2BServiceDep, blocklists: OrgBlocklistsDep
+) -> Response:
+    """Take the track off the organisation's blocklist (idempotent); org admins only."""
+    return _org_block(org_id, "track", track_id, False, user.id, b2b, blocklists)

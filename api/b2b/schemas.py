@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, m
 
 from api.common import distinct_track_ids
 from api.playlists.schemas import RecommendationOptions
-from api.tracks.schemas import TrackBrief
+from api.tracks.schemas import TextSearchOut, TrackBrief
+from api.tracks.text_search import MAX_PROMPT_CHARS
 
 _QUERY_EXAMPLE: dict[str, JsonValue] = {
     "seed_track_ids": [2, 5],
@@ -90,6 +91,12 @@ class RecommendationsOut(BaseModel):
     count: int = Field(description="results returned")
     capped_by_plan: bool = Field(description="true when `count` was lowered to the plan's max results")
     results: list[RecommendedTrack]
+    dropped: dict[str, int] = Field(
+        default_factory=dict,
+        description="candidates each playlist rule dropped (seed, excluded, blocked_artist, blocked_track, "
+        "alternate_version, near_duplicate, max_per_artist, ..., and not_commercial under commercial_use), so a "
+        "short answer explains itself",
+    )
 
 
 class BatchOut(BaseModel):
@@ -126,6 +133,11 @@ class MetaOut(BaseModel):
     dimension: int | None = Field(description="length of a query vector")
     plans: list[PlanOut]
     your_plan: str
+    text_search: bool = Field(
+        default=False,
+        description="whether `POST /v1/recommendations/text` can answer here (a MuQ-MuLan text tower and MuLan "
+        "audio vectors are loaded); false: it answers 501 text_search_unavailable",
+    )
 
 
 class UsageRow(BaseModel):
@@ -295,3 +307,20 @@ class TrendsOut(BaseModel):
     liked: list[WeekShares] = Field(description="likes given, per week of the like, by the liked playlist's labels")
     movers: dict[TrendSource, Movers]
     top_seed_tracks: list[SeedTrackUse] = Field(description="most used seeds of the playlists created in the range")
+
+
+class TextRecommendationRequest(BaseModel):
+    """A text prompt for the MuQ-MuLan text tower and the number of tracks wanted."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"text": "calm acoustic guitar at night", "count": 10}]}
+    )
+
+    text: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS, description="what the music should sound like")
+    count: int = Field(default=20, ge=1, le=100, description="results wanted (1..100; capped by the plan)")
+
+
+class TextRecommendationsOut(TextSearchOut):
+    """The tracks nearest a text prompt, as the listener text search ranks them."""
+
+    capped_by_plan: bool = Field(description="true when `count` was lowered to the plan's max results")

@@ -36,9 +36,11 @@ from api.b2b.schemas import (
 from api.db.models import ApiKey, Organisation, OrgMember
 from api.deps import OptionalIndexDep, SessionDep
 from api.errors import Conflict, NotFound, ServiceUnavailable, Unauthorized, Unprocessable
+from api.playlists.blocklists import blocklist_service
 from api.playlists.service import PlaylistGeneratorDep, PlaylistService, Recommendation
 from api.tracks.service import brief
 from api.uploads.service import UploadEmbedder
+from discovery.policy import Blocklist
 from indexing.milvus_index import TrackIndex
 
 log = structlog.get_logger("museed.b2b")
@@ -239,11 +241,19 @@ def served_dimension(index: TrackIndex) -> int | None:
 class Recommender:
     """The `/v1` reads: recommendations through the listener playlist service, tracks, meta."""
 
-    def __init__(self, playlists: PlaylistService, repo: B2BRepository) -> None:
+    def __init__(self, playlists: PlaylistService, repo: B2BRepository, blocklist: Blocklist | None = None) -> None:
         self.playlists = playlists
         self.repo = repo
         assert playlists.index is not None
         self.index: TrackIndex = playlists.index
+        #: the calling organisation's blocklist, applied to every answer (see `for_org`)
+        self.blocklist = blocklist or Blocklist()
+
+    def for_org(self, org_id: str) -> Recommender:
+        """This recommender with the organisation's blocklist (its admins' `/v1/orgs/{org_id}/blocklist`)
+        applied to every answer, and only that organisation's."""
+        blocklist = blocklist_service(self.repo.session, "org").blocklist(org_id)
+        return Recommender(self.playlists, self.repo, blocklist)
 
     def recommend(self, request: RecommendationRequest, plan: Plan) -> RecommendationsOut:
         """One query: the same picks, scores and reasons a listener playlist gets for these seeds and options."""
@@ -274,13 +284,14 @@ class Recommender:
         if options.commercial_use:
             rec = self._commercial(options, count, seed_track_ids, vector)
         else:
-            rec = self.playlists.recommend(options, count, seed_track_ids, vector)
+            rec = self.playlists.recommend(options, count, seed_track_ids, vector, self.blocklist)
         return RecommendationsOut(
             encoder_id=rec.encoder_id,
             vector_set_id=rec.vector_set_id,
             index_version=rec.collection,
             count=len(rec.picks),
             capped_by_plan=count < options.count,
+            dropped=rec.dropped,
             results=[
                 RecommendedTrack(rank=i, license=t.license, score=round(float(s), 6), why=why, **brief(t).model_dump())
                 for i, (t, s, why) in enumerate(rec.picks)
@@ -295,7 +306,7 @@ class Recommender:
         and the picks' catalog licences filter them."""
         size = min(count * COMMERCIAL_OVERFETCH, MAX_COMMERCIAL_POOL)
         while True:
-            rec = self.playlists.recommend(options, size, seed_track_ids, vector)
+            rec = self.playlists.recommend(options, size, seed_track_ids, vector, self.blocklist)
             kept = [p for p in rec.picks if allows_commercial_use(p[0].license)]
             if len(kept) >= count or len(rec.picks) < size or size >= MAX_COMMERCIAL_POOL:
                 break
@@ -306,7 +317,7 @@ class Recommender:
                 f"among the {len(rec.picks)} nearest",
                 reason="no_match",
             )
-        return replace(rec, picks=kept[:count])
+        return replace(rec, picks=kept[:count], dropped={**rec.dropped, "not_commercial": len(rec.picks) - len(kept)})
 
     def similar(self, track_id: int, count: int, plan: Plan) -> RecommendationsOut:
         """The recommendations for one seed track and the default options; 404 for an unknown track."""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import distinct, func, select
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from sqlalchemy import Select, case, distinct, exists, func, null, select
 from sqlalchemy.orm import Session
 
 from api.db.models import Follow, Genre, Playlist, PlaylistLike, PlaylistTrack, Track, Upload, UserBadge
+from api.db.session import insert_once
 
 
 class BadgeRepository:
@@ -22,37 +26,70 @@ class BadgeRepository:
             )
         )
 
-    def award(self, user_id: str, badge: str) -> None:
-        """Record a badge (the caller checked it is new)."""
-        with self.session.begin_nested():
-            self.session.add(UserBadge(user_id=user_id, badge=badge))
+    def award(self, user_id: str, badge: str) -> bool:
+        """Record a badge; False when it is already held (two requests evaluating one user's badges at once both
+        find it new: one inserts it, the other loses on the primary key instead of failing its request)."""
+        return insert_once(self.session, UserBadge(user_id=user_id, badge=badge))  # `progress` read it missing
 
-    def playlists(self, user_id: str, public_only: bool = False) -> int:
-        """How many playlists the user owns (public ones only, if asked)."""
+    # -- the activity counts badge rules read; `progress` reads them all in one round trip --
+
+    @staticmethod
+    def _playlists(user_id: str, public_only: bool = False) -> Select[Any]:
         stmt = select(func.count()).select_from(Playlist).where(Playlist.owner_id == user_id)
         if public_only:
             stmt = stmt.where(Playlist.visibility == "public")
-        return int(self.session.scalar(stmt) or 0)
+        return stmt
 
-    def uploads(self, user_id: str) -> int:
-        """How many of their own tracks the user has uploaded (and kept)."""
-        return int(self.session.scalar(select(func.count()).select_from(Upload).where(Upload.owner_id == user_id)) or 0)
+    @staticmethod
+    def _uploads(user_id: str) -> Select[Any]:
+        return select(func.count()).select_from(Upload).where(Upload.owner_id == user_id)
 
-    def likes_received(self, user_id: str) -> int:
-        """Likes on the user's playlists by other people."""
-        stmt = (
+    @staticmethod
+    def _likes_received(user_id: str) -> Select[Any]:
+        return (
             select(func.count())
             .select_from(PlaylistLike)
             .join(Playlist, Playlist.id == PlaylistLike.playlist_id)
             .where(Playlist.owner_id == user_id, PlaylistLike.user_id != user_id)
         )
-        return int(self.session.scalar(stmt) or 0)
 
-    def following(self, user_id: str) -> int:
-        """How many users this user follows."""
-        return int(
-            self.session.scalar(select(func.count()).select_from(Follow).where(Follow.follower_id == user_id)) or 0
+    @staticmethod
+    def _following(user_id: str) -> Select[Any]:
+        return select(func.count()).select_from(Follow).where(Follow.follower_id == user_id)
+
+    @staticmethod
+    def _distinct_genres(user_id: str) -> Select[Any]:
+        return (
+            select(func.count(distinct(Track.genre_top)))
+            .select_from(PlaylistTrack)
+            .join(Playlist, Playlist.id == PlaylistTrack.playlist_id)
+            .join(Track, Track.track_id == PlaylistTrack.track_id)
+            .where(Playlist.owner_id == user_id, Track.genre_top.is_not(None))
         )
+
+    #: every activity count by name: what the badge rules' `measure` names
+    MEASURES: ClassVar[dict[str, Callable[[str], Select[Any]]]] = {
+        "playlists": _playlists,
+        "public_playlists": lambda u: BadgeRepository._playlists(u, public_only=True),
+        "uploads": _uploads,
+        "likes_received": _likes_received,
+        "following": _following,
+        "distinct_genres": _distinct_genres,
+    }
+
+    def progress(self, user_id: str, measure_of: Mapping[str, str]) -> dict[str, int | None]:
+        """For each badge of `measure_of` (badge -> measure): None when the user holds it, else the activity count
+        its rule reads; in one statement (a held badge's count is not computed)."""
+        if not measure_of:
+            return {}
+        names = list(measure_of)
+        columns = []
+        for name in names:
+            held = exists().where(UserBadge.user_id == user_id, UserBadge.badge == name)
+            count = self.MEASURES[measure_of[name]](user_id).scalar_subquery()
+            columns.append(case((held, null()), else_=func.coalesce(count, 0)).label(name))
+        row = self.session.execute(select(*columns)).one()
+        return {n: None if v is None else int(v) for n, v in zip(names, row, strict=True)}
 
     def genre_counts(self, user_id: str, public_only: bool) -> dict[str, int]:
         """Tracks per top-level genre over the user's playlists (a track counts once per playlist position)."""
@@ -67,17 +104,6 @@ class BadgeRepository:
         if public_only:
             stmt = stmt.where(Playlist.visibility == "public")
         return {str(g): int(n) for g, n in self.session.execute(stmt)}
-
-    def distinct_genres(self, user_id: str) -> int:
-        """Distinct top-level genres among the user's playlists' tracks."""
-        stmt = (
-            select(func.count(distinct(Track.genre_top)))
-            .select_from(PlaylistTrack)
-            .join(Playlist, Playlist.id == PlaylistTrack.playlist_id)
-            .join(Track, Track.track_id == PlaylistTrack.track_id)
-            .where(Playlist.owner_id == user_id, Track.genre_top.is_not(None))
-        )
-        return int(self.session.scalar(stmt) or 0)
 
     def top_level_genres(self) -> list[tuple[int, str]]:
         """(genre_id, title) of the catalog's root genres, by id."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -20,26 +19,26 @@ from api.users.repository import UserRepository
 
 @dataclass(frozen=True)
 class BadgeRule:
-    """A badge and the condition that earns it."""
+    """A badge and the condition that earns it: the activity count `measure` (`BadgeRepository.MEASURES`)
+    reaching `at_least`."""
 
     title: str
     description: str
-    earned: Callable[[BadgeRepository, str], bool]
+    measure: str
+    at_least: int
+
+    def earned(self, count: int) -> bool:
+        """Whether the activity count `count` (of `measure`) earns this badge."""
+        return count >= self.at_least
 
 
 RULES: dict[str, BadgeRule] = {
-    "first_playlist": BadgeRule("First playlist", "Made a first playlist", lambda r, u: r.playlists(u) >= 1),
-    "first_public_playlist": BadgeRule(
-        "Curator", "Published a first playlist", lambda r, u: r.playlists(u, public_only=True) >= 1
-    ),
-    "ten_likes_received": BadgeRule(
-        "Crowd pleaser", "Playlists liked 10 times by others", lambda r, u: r.likes_received(u) >= 10
-    ),
-    "five_genres_explored": BadgeRule(
-        "Explorer", "Playlists spanning 5 top-level genres", lambda r, u: r.distinct_genres(u) >= 5
-    ),
-    "five_follows": BadgeRule("Social", "Follows 5 listeners", lambda r, u: r.following(u) >= 5),
-    "first_upload": BadgeRule("Home recording", "Uploaded a first track of their own", lambda r, u: r.uploads(u) >= 1),
+    "first_playlist": BadgeRule("First playlist", "Made a first playlist", "playlists", 1),
+    "first_public_playlist": BadgeRule("Curator", "Published a first playlist", "public_playlists", 1),
+    "ten_likes_received": BadgeRule("Crowd pleaser", "Playlists liked 10 times by others", "likes_received", 10),
+    "five_genres_explored": BadgeRule("Explorer", "Playlists spanning 5 top-level genres", "distinct_genres", 5),
+    "five_follows": BadgeRule("Social", "Follows 5 listeners", "following", 5),
+    "first_upload": BadgeRule("Home recording", "Uploaded a first track of their own", "uploads", 1),
 }
 
 
@@ -57,11 +56,10 @@ class BadgeService:
 
     def evaluate(self, user_id: str) -> list[str]:
         """Award every badge whose rule now holds and that the user lacks; returns the new ones (idempotent)."""
-        have = {b.badge for b in self.repo.awarded(user_id)}
-        new = [name for name, rule in RULES.items() if name not in have and rule.earned(self.repo, user_id)]
-        for name in new:
-            self.repo.award(user_id, name)
-        return new
+        # which badges are held and the counts of the others, in one statement (was one per rule, plus the awards)
+        progress = self.repo.progress(user_id, {name: rule.measure for name, rule in RULES.items()})
+        earned = [name for name, rule in RULES.items() if (n := progress[name]) is not None and rule.earned(n)]
+        return [name for name in earned if self.repo.award(user_id, name)]
 
     def badges(self, user_id: str) -> list[Badge]:
         """The user's badges, oldest first; NotFound when there is no such user."""

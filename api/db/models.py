@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
     DateTime,
     Dialect,
@@ -20,7 +21,9 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
+from sqlalchemy import func as sql_func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
@@ -123,6 +126,23 @@ class Track(Base):
     )
 
 
+# the ranked tiers of library search (a capped search reads them as bounded queries, `TrackRepository.search`):
+# on PostgreSQL, lower(title) and lower(artist name) in pattern order serve "= phrase" and "LIKE 'phrase%'";
+# on SQLite, whose lower() is a Python function there, a plain index on search_text serves the prefix range
+# that narrows the title tier
+Index(
+    "ix_tracks_title_lower",
+    sql_func.lower(Track.__table__.c.title).label("title_lower"),
+    postgresql_ops={"title_lower": "text_pattern_ops"},
+).ddl_if(dialect="postgresql")
+Index(
+    "ix_artists_name_lower",
+    sql_func.lower(Artist.__table__.c.name).label("name_lower"),
+    postgresql_ops={"name_lower": "text_pattern_ops"},
+).ddl_if(dialect="postgresql")
+Index("ix_tracks_search_text", Track.__table__.c.search_text).ddl_if(dialect="sqlite")
+
+
 def track_search_text(title: str | None, artist: str | None, album: str | None) -> str:
     """What library search matches query words against. Words are split on whitespace, so joining the fields
     with a space means no word can match across two fields. Python's lower() folds all of Unicode, like
@@ -150,6 +170,10 @@ class Playlist(Base):
     # playlist_likes rows of this playlist, kept by like/unlike in the same transaction: the "most liked" feed
     # orders by it through an index instead of counting every like of every playlist per request
     like_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # the public playlist this one was forked from, recipe and all (None: not a fork, or the source is gone)
+    forked_from_id: Mapped[str | None] = mapped_column(
+        ForeignKey("playlists.id", ondelete="SET NULL"), nullable=True, index=True
+    )
 
     entries: Mapped[list[PlaylistTrack]] = relationship(
         back_populates="playlist",
@@ -176,6 +200,8 @@ class PlaylistTrack(Base):
     score: Mapped[float] = mapped_column(Float)
     # why the track was chosen (tags it shares with the seed), as shown when the playlist was made
     why: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # the owner's keep mark: a refresh leaves this track in the playlist
+    kept: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     playlist: Mapped[Playlist] = relationship(back_populates="entries", lazy="raise")
     track: Mapped[Track] = relationship(lazy="raise")
@@ -338,3 +364,76 @@ class ApiUsage(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     endpoint: Mapped[str] = mapped_column(String(64), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PlaylistServedTrack(Base):
+    """A track a playlist has held at some point (made or refreshed): a refresh never serves it again unless the
+    owner kept it."""
+
+    __tablename__ = "playlist_served_tracks"
+
+    playlist_id: Mapped[str] = mapped_column(ForeignKey("playlists.id", ondelete="CASCADE"), primary_key=True)
+    track_id: Mapped[int] = mapped_column(
+        ForeignKey("tracks.track_id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class HeardTrack(Base):
+    """A listener marked a track heard: none of their generated playlists (new or refreshed) serves it again."""
+
+    __tablename__ = "heard_tracks"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    track_id: Mapped[int] = mapped_column(
+        ForeignKey("tracks.track_id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class UserBlockedArtist(Base):
+    """A listener never wants to hear this artist in their playlists."""
+
+    __tablename__ = "user_blocked_artists"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    artist_id: Mapped[int] = mapped_column(
+        ForeignKey("artists.artist_id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class UserBlockedTrack(Base):
+    """A listener never wants to hear this track in their playlists."""
+
+    __tablename__ = "user_blocked_tracks"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    track_id: Mapped[int] = mapped_column(
+        ForeignKey("tracks.track_id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class OrgBlockedArtist(Base):
+    """An organisation's `/v1` recommendations never include this artist."""
+
+    __tablename__ = "org_blocked_artists"
+
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True)
+    artist_id: Mapped[int] = mapped_column(
+        ForeignKey("artists.artist_id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)
+
+
+class OrgBlockedTrack(Base):
+    """An organisation's `/v1` recommendations never include this track."""
+
+    __tablename__ = "org_blocked_tracks"
+
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True)
+    track_id: Mapped[int] = mapped_column(
+        ForeignKey("tracks.track_id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=_now)

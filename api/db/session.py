@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -85,3 +86,18 @@ def transaction(
         raise
     finally:
         session.close()
+
+
+def insert_once(session: Session, row: Any, key: tuple[Any, ...] | None = None) -> bool:
+    """Insert `row` unless a row with its primary key exists; True when this call inserted it. With `key`, look
+    first (a SELECT; without, the caller already knows it is missing). A concurrent insert of the same row (two
+    requests racing past the check) loses quietly on the primary key, in a savepoint, so the rest of the
+    transaction stands."""
+    if key is not None and session.get(type(row), key) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return False
+    return True

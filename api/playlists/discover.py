@@ -4,7 +4,7 @@ attribution). The listener playlists and `/v1` both come through here, so both f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,7 +16,9 @@ from api.playlists.repository import PlaylistRepository
 from discovery.blend import centroid, steer_away
 from discovery.dial import HUBNESS_K
 from discovery.engine import DiscoveredPlaylist, Pick, TrackFeatures, compose_playlist
+from discovery.flow import ENERGY_LEVEL
 from discovery.options import DiscoveryOptions
+from discovery.policy import Blocklist
 from discovery.tracks import UNKNOWN, Candidates, Tracks
 from indexing.milvus_index import IndexPlan, SearchFilters, SearchHit, TrackIndex
 from indexing.neighbours import neighbourhood_radius
@@ -24,8 +26,6 @@ from indexing.neighbours import neighbourhood_radius
 log = structlog.get_logger("museed.playlists")
 #: the most candidates one playlist considers
 MAX_POOL = 400
-#: the energy tag as a number, for the energy flows
-ENERGY_LEVEL = {"low": 0.0, "medium": 0.5, "high": 1.0}
 
 
 @dataclass(frozen=True)
@@ -153,18 +153,25 @@ def discover(
     size: int,
     filters: SearchFilters,
     plan: IndexPlan,
+    *,
+    blocklist: Blocklist | None = None,
+    exclude: Collection[int] = (),
 ) -> Discovered:
-    """`size` tracks for `seeds` under every rule of `options` (fewer, explained, when the library runs out)."""
+    """`size` tracks for `seeds` under every rule of `options` (fewer, explained, when the library runs out).
+
+    `blocklist` (the listener's or the organisation's) reaches the policy, which drops and counts each blocked
+    candidate; `exclude` (what the listener heard, what a refreshed playlist served before) is left out of the
+    search itself, like `options.exclude_track_ids`."""
     negatives = _negatives(index, options, seeds)
     try:
         query = steer_away(centroid(seeds.vectors, _weights(options, seeds)), negatives, options.negative_weight)
     except ValueError as exc:  # the weighted seeds (less the negatives) cancel out
         raise Unprocessable("the seed tracks point in opposite directions; their mean has no direction") from exc
-    exclude = sorted({*seeds.track_ids, *options.exclude_track_ids, *options.negative_seed_track_ids})
+    left_out = sorted({*seeds.track_ids, *options.exclude_track_ids, *options.negative_seed_track_ids, *exclude})
     want = min(max(4 * size, 2 * size + 10), MAX_POOL) if _needs_room(options) else size + 10
     while True:
         pool, exhausted = _fetch(
-            index, repo, query.astype(np.float32), want, filters, plan, options.max_per_artist, exclude
+            index, repo, query.astype(np.float32), want, filters, plan, options.max_per_artist, left_out
         )
         vectors = index.get_vectors([t.track_id for t, _ in pool])
         pool = [(t, h) for t, h in pool if t.track_id in vectors]
@@ -182,6 +189,7 @@ def discover(
             seeds.table(),
             size,
             options,
+            blocklist=blocklist,
             negatives=negatives,
             radius=radius,
             features=TrackFeatures(energies=energies),

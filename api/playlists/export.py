@@ -1,7 +1,9 @@
-"""Playlist export formats: extended M3U and XSPF (both point at the API's audio stream of each track)."""
+"""Playlist export formats: extended M3U, XSPF and JSPF (XSPF as JSON); each points at the API's audio stream of
+each track."""
 
 from __future__ import annotations
 
+from typing import Any
 from xml.etree import ElementTree as ET
 
 from api.playlists.schemas import PlaylistOut
@@ -26,19 +28,49 @@ def to_m3u(playlist: PlaylistOut, base_url: str) -> str:
 
 def to_xspf(playlist: PlaylistOut, base_url: str) -> str:
     """XSPF 1 (XML Shareable Playlist Format)."""
-    ET.register_namespace("", XSPF_NS)
-    root = ET.Element(f"{{{XSPF_NS}}}playlist", version="1")
-    ET.SubElement(root, f"{{{XSPF_NS}}}title").text = playlist.title
-    ET.SubElement(root, f"{{{XSPF_NS}}}location").text = f"{base_url}/api/playlists/{playlist.id}"
-    tracks = ET.SubElement(root, f"{{{XSPF_NS}}}trackList")
+    # the namespace as a plain attribute: ET.register_namespace is process-wide (other XML writers share it)
+    root = ET.Element("playlist", xmlns=XSPF_NS, version="1")
+    ET.SubElement(root, "title").text = playlist.title
+    ET.SubElement(root, "location").text = f"{base_url}/api/playlists/{playlist.id}"
+    tracks = ET.SubElement(root, "trackList")
     for t in playlist.tracks:
-        el = ET.SubElement(tracks, f"{{{XSPF_NS}}}track")
-        ET.SubElement(el, f"{{{XSPF_NS}}}location").text = f"{base_url}/api/tracks/{t.track_id}/audio"
-        ET.SubElement(el, f"{{{XSPF_NS}}}identifier").text = f"{base_url}/api/tracks/{t.track_id}"
-        ET.SubElement(el, f"{{{XSPF_NS}}}title").text = t.title
-        ET.SubElement(el, f"{{{XSPF_NS}}}creator").text = t.artist
+        el = ET.SubElement(tracks, "track")
+        ET.SubElement(el, "location").text = f"{base_url}/api/tracks/{t.track_id}/audio"
+        ET.SubElement(el, "identifier").text = f"{base_url}/api/tracks/{t.track_id}"
+        ET.SubElement(el, "title").text = t.title
+        ET.SubElement(el, "creator").text = t.artist
         if t.album:
-            ET.SubElement(el, f"{{{XSPF_NS}}}album").text = t.album
+            ET.SubElement(el, "album").text = t.album
         if t.duration_seconds:
-            ET.SubElement(el, f"{{{XSPF_NS}}}duration").text = str(int(t.duration_seconds * 1000))
+            ET.SubElement(el, "duration").text = str(int(t.duration_seconds * 1000))
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def to_jspf(playlist: PlaylistOut, base_url: str) -> dict[str, Any]:
+    """JSPF (XSPF in JSON, the XiphWiki JSPF draft; what ListenBrainz imports): the XSPF fields, with a track's
+    `location` and `identifier` as arrays of URIs, `duration` in milliseconds and `trackNum` its 1-based
+    position; MUSEED's similarity and "why" per track under the `extension` key `{base_url}/jspf/track`."""
+    tracks: list[dict[str, Any]] = []
+    for i, t in enumerate(playlist.tracks, start=1):
+        track: dict[str, Any] = {
+            "location": [f"{base_url}/api/tracks/{t.track_id}/audio"],
+            "identifier": [f"{base_url}/api/tracks/{t.track_id}"],
+            "title": t.title,
+            "creator": t.artist,
+            "trackNum": i,
+        }
+        if t.album:
+            track["album"] = t.album
+        if t.duration_seconds:
+            track["duration"] = int(t.duration_seconds * 1000)
+        track["extension"] = {f"{base_url}/jspf/track": [{"score": t.score, "why": t.why}]}
+        tracks.append(track)
+    return {
+        "playlist": {
+            "title": playlist.title,
+            "identifier": f"{base_url}/api/playlists/{playlist.id}",
+            "location": f"{base_url}/api/playlists/{playlist.id}",
+            "date": playlist.created_at.isoformat(),
+            "track": tracks,
+        }
+    }

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from api.common import HEX_ID_PATTERN, MAX_TRACK_ID, distinct_track_ids
+from api.common import HEX_ID_PATTERN, MAX_TRACK_ID, PageOut, distinct_track_ids
 from api.tracks.schemas import TrackBrief
 from discovery.options import DiscoveryOptions
 
@@ -64,6 +64,7 @@ class PlaylistEntry(TrackBrief):
     position: int
     score: float = Field(description="cosine similarity between the track and the (mean) seed vector")
     why: str | None = Field(default=None, description="what the track shares with the seed (genre and tags)")
+    kept: bool = Field(default=False, description="the owner's keep mark: a refresh leaves this track in place")
 
 
 Visibility = Literal["private", "public"]
@@ -119,3 +120,47 @@ class PlaylistOut(BaseModel):
     seed_upload_id: str | None = None
     recipe: dict[str, Any]
     tracks: list[PlaylistEntry]
+    forked_from: str | None = Field(
+        default=None, description="the id of the public playlist this one was forked from (recipe and all)"
+    )
+
+
+class PlaylistFork(BaseModel):
+    """A fork's title (default: the source's title)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class BlockedArtist(BaseModel):
+    """An artist on a blocklist."""
+
+    artist_id: int
+    name: str
+    blocked_at: datetime
+
+
+class BlockedTrack(TrackBrief):
+    """A track on a blocklist."""
+
+    blocked_at: datetime
+
+
+class BlocklistOut(BaseModel):
+    """A listener's or an organisation's blocklist: none of these artists and tracks is ever recommended to them
+    (each one a playlist would have held is counted in the recipe's `dropped` as `blocked_artist` or
+    `blocked_track`)."""
+
+    artists: list[BlockedArtist]
+    tracks: list[BlockedTrack]
+
+
+class HeardTrackOut(TrackBrief):
+    """A track the listener marked heard."""
+
+    heard_at: datetime
+
+
+class HeardPage(PageOut[HeardTrackOut]):
+    """A page of the tracks the listener marked heard, newest first."""

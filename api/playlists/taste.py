@@ -79,19 +79,25 @@ class TasteRepository:
         """Recompute `user_id`'s row from their public playlists (call after any change to their playlists' set,
         visibility or embeddings, in the same transaction); None when the user does not exist.
 
-        The user's row is locked first (FOR NO KEY UPDATE on PostgreSQL), so two concurrent writes to one
-        listener's playlists recompute one after the other and the later one sees the earlier one's playlists."""
+        The row is locked first (FOR UPDATE on PostgreSQL; the user's row, FOR NO KEY UPDATE, when the listener has
+        no taste row yet), so two concurrent writes to one listener's playlists recompute one after the other and
+        the later one sees the earlier one's playlists. Locking the taste row itself reads it fresh in the same
+        statement (a row lock waits, then returns the newest committed version): two reads, not three."""
         self.session.flush()
-        locked = self.session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
-        if locked.first() is None:
-            return None
+        locked = select(UserTaste).where(UserTaste.user_id == user_id).with_for_update()
+        row = self.session.scalars(locked.execution_options(populate_existing=True)).one_or_none()
+        if row is None:
+            user = self.session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
+            if user.first() is None:
+                return None
+            # a concurrent first write may have made the row while this one waited for the user's lock
+            row = self.session.scalars(locked.execution_options(populate_existing=True)).one_or_none()
         embeddings = list(
             self.session.scalars(
                 select(Playlist.embedding).where(Playlist.owner_id == user_id, Playlist.visibility == "public")
             )
         )
         values = public_taste(embeddings)
-        row = self.session.get(UserTaste, user_id)
         if row is None:
             row = UserTaste(user_id=user_id)
             self.session.add(row)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
 from api.db.models import Follow, Playlist, PlaylistLike, PlaylistSave, PlaylistTrack, User
+from api.db.session import insert_once
 from api.social.schemas import FeedSort
 
 Edge = type[PlaylistLike] | type[PlaylistSave]
@@ -23,13 +23,8 @@ class SocialRepository:
     # ---- likes and saves (same shape: user x playlist) ----------------------------------------------
     def add_edge(self, model: Edge, user_id: str, playlist_id: str) -> bool:
         """Insert (user, playlist) unless present; True when it was new."""
-        if self.session.get(model, (user_id, playlist_id)) is not None:
-            return False
-        try:
-            with self.session.begin_nested():
-                self.session.add(model(user_id=user_id, playlist_id=playlist_id))
-        except IntegrityError:  # a concurrent duplicate: it loses quietly on the primary key, counted once
-            return False
+        if not insert_once(self.session, model(user_id=user_id, playlist_id=playlist_id), (user_id, playlist_id)):
+            return False  # present, or a concurrent duplicate that lost on the primary key: counted once
         if model is PlaylistLike:
             self._count_like(playlist_id, +1)
         return True
@@ -100,8 +95,16 @@ class SocialRepository:
 
     # ---- playlist lists -------------------------------------------------------------------------
     def _summaries(self) -> Any:
-        # the page's rows only: track counts are added per page by `_rows`, likes come from `like_count`
-        return select(Playlist).options(defer(Playlist.embedding), defer(Playlist.recipe))
+        # the page's rows with their track counts in one statement (a correlated count on the playlist_tracks
+        # primary key per row of the page); likes come from `like_count`
+        tracks = (
+            select(func.count())
+            .select_from(PlaylistTrack)
+            .where(PlaylistTrack.playlist_id == Playlist.id)
+            .correlate(Playlist)
+            .scalar_subquery()
+        )
+        return select(Playlist, tracks.label("n_tracks")).options(defer(Playlist.embedding), defer(Playlist.recipe))
 
     def public_feed(self, sort: FeedSort, limit: int, offset: int) -> list[tuple[Playlist, int, int]]:
         """Public playlists, newest or most liked first."""
@@ -134,19 +137,8 @@ class SocialRepository:
         return self._rows(stmt, limit, offset)
 
     def _rows(self, stmt: Any, limit: int, offset: int) -> list[tuple[Playlist, int, int]]:
-        """(playlist, tracks, likes) of one page: the tracks counted for the page's playlists only."""
-        page = list(self.session.scalars(stmt.limit(limit).offset(offset)))
-        counts: dict[str, int] = {}
-        if page:
-            counts = {
-                pid: int(n)
-                for pid, n in self.session.execute(
-                    select(PlaylistTrack.playlist_id, func.count())
-                    .where(PlaylistTrack.playlist_id.in_([p.id for p in page]))
-                    .group_by(PlaylistTrack.playlist_id)
-                )
-            }
-        return [(p, counts.get(p.id, 0), p.like_count) for p in page]
+        """(playlist, tracks, likes) of one page, in one round trip."""
+        return [(p, int(n or 0), p.like_count) for p, n in self.session.execute(stmt.limit(limit).offset(offset))]
 
     # ---- taste ------------------------------------------------------------------------------------------
 

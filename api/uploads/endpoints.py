@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Request, Response, UploadFile, status
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile, status
 from starlette.datastructures import UploadFile as FormFile
 
 from api.common import PageDep, UploadId
 from api.deps import CurrentUser, SettingsDep
 from api.errors import PROBLEM_RESPONSE, PayloadTooLarge
-from api.uploads.schemas import UploadOut
+from api.uploads.schemas import ReferencesOut, UploadOut
 from api.uploads.service import UploadServiceDep
 
 router = APIRouter(prefix="/api/uploads", tags=["uploads"])
@@ -81,3 +81,22 @@ def delete_upload(upload_id: UploadId, user: CurrentUser, uploads: UploadService
     """Delete one of your uploads and its audio."""
     uploads.delete(upload_id, user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/{upload_id}/references",
+    response_model=ReferencesOut,
+    responses={401: PROBLEM_RESPONSE, 404: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE, 503: PROBLEM_RESPONSE},
+    summary="Reference tracks and near-copies of my demo",
+)
+def upload_references(
+    upload_id: UploadId,
+    user: CurrentUser,
+    uploads: UploadServiceDep,
+    limit: int = Query(default=5, ge=1, le=20, description="reference tracks to return"),
+) -> ReferencesOut:
+    """The library tracks closest to your upload (a demo), most similar first, each with its best-matching
+    passage (start and end seconds in the demo and in the track), the similarity, and `near_copy` when a
+    passage of the demo is a near-copy of that recording. Library tracks are compared window by window (the
+    first request for a track embeds its windows, so it is slower). A busy encoder answers 503."""
+    return uploads.references(upload_id, user, limit)

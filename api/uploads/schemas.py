@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from api.tracks.schemas import TrackBrief
+
 
 class TagVote(BaseModel):
     """The label most of the upload's nearest library tracks carry, and the share of them that carry it."""
@@ -34,3 +36,36 @@ class UploadOut(BaseModel):
     analysis: UploadAnalysis | None = Field(
         default=None, description="genre and tags voted by the nearest library tracks (null: no index was served)"
     )
+
+
+class PassageOut(BaseModel):
+    """Where the demo and a library track match: a span of each (seconds) and the mean window similarity."""
+
+    demo_start: float
+    demo_end: float
+    track_start: float
+    track_end: float
+    similarity: float = Field(description="mean cosine of the aligned window pairs of the passage")
+
+
+class ReferenceOut(BaseModel):
+    """A library track close to the demo, with its best-matching passage."""
+
+    track: TrackBrief
+    similarity: float = Field(description="cosine of the best-matching window pair")
+    near_copy: bool = Field(description="a passage of the demo is a near-copy of this recording")
+    passage: PassageOut
+
+
+class ReferencesOut(BaseModel):
+    """The reference finder's answer for one upload."""
+
+    upload_id: str
+    encoder_id: str
+    window_seconds: float = Field(description="windows of the library's segment length ...")
+    hop_seconds: float = Field(description="... every this many seconds in the library tracks ...")
+    demo_hop_seconds: float = Field(description="... and every this many in the demo")
+    near_copy_threshold: float = Field(description="window cosine at or above which a passage is a near-copy")
+    shortlisted: int = Field(description="library tracks compared passage by passage")
+    unavailable_track_ids: list[int] = Field(description="shortlisted tracks whose audio is absent or unusable")
+    references: list[ReferenceOut] = Field(description="most similar first")

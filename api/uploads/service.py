@@ -3,10 +3,12 @@ half-written on failure."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,10 +22,15 @@ from api.common import Page
 from api.db.models import Upload, User
 from api.deps import OptionalIndexDep, SessionDep, SettingsDep
 from api.errors import NotFound, PayloadTooLarge, ServiceUnavailable, Unprocessable
+from api.tracks.repository import TrackRepository
+from api.tracks.service import brief
 from api.uploads.repository import UploadRepository
-from api.uploads.schemas import UploadOut
+from api.uploads.schemas import PassageOut, ReferenceOut, ReferencesOut, UploadOut
+from discovery.vectors import unit_rows
+from discovery.why import PassageMatch, Segments, find_references
 from embedding.audio import AudioError, AudioLimits, load_segments
 from embedding.job import SegmentPolicy
+from embedding.segments import HOP_FRACTION, SegmentStore, TrackWindows, WindowPolicy, embed_windows, load_windows
 from indexing.milvus_index import TrackIndex
 from museed.settings import Settings
 from museed.vocab import TAG_AXES
@@ -34,6 +41,13 @@ ANALYSIS_NEIGHBOURS = 20
 AUDIO_SUFFIXES = {".mp3", ".ogg", ".oga", ".flac", ".wav", ".m4a", ".aac", ".opus", ".aiff", ".aif"}
 #: the tag fields of a search hit that vote, in the public axis order (the same fields "why" names)
 ANALYSIS_FIELDS = tuple(a.milvus_field for a in TAG_AXES)
+#: library tracks the reference finder compares passage by passage, per reference asked for
+SHORTLIST_PER_REFERENCE = 2
+#: demo windows whose nearest library track joins the shortlist (spread evenly over the demo)
+SHORTLIST_WINDOWS = 32
+#: the demo is windowed this many times more densely than the library and compared as that many interleaved grids
+#: of the library's hop: one of them sits within hop / (2 x phases) of the lifted passage's offset in the track
+DEMO_PHASES = 4
 
 
 def upload_out(u: Upload) -> UploadOut:
@@ -66,12 +80,42 @@ class UploadEmbedder:
             limits=AudioLimits(max_bytes=settings.max_upload_bytes),
         )
         self._slots = threading.BoundedSemaphore(settings.upload_concurrency)
+        # dense windows of library tracks (embedded on first use, then kept) for references and highlights
+        library = SegmentPolicy.from_settings(settings, sample_rate=encoder.sample_rate)
+        self.segments = SegmentStore(settings.data_dir / "segments", encoder, WindowPolicy.dense(library))
+        # an upload may be longer than the library's read cap: its windows cover all of it
+        read_all = replace(self.policy.limits, max_read_seconds=max(settings.max_upload_seconds, 1.0))
+        self.demo_windows = WindowPolicy.dense(
+            replace(self.policy, limits=read_all), hop_fraction=HOP_FRACTION / DEMO_PHASES
+        )
 
-    def embed(self, data: bytes) -> tuple[list[float], float]:
-        """(L2-normalised vector, duration in seconds) of an upload; AudioError for bad audio."""
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """One of the encoder's `upload_concurrency` slots, or 503 + Retry-After after `upload_wait_seconds`."""
         if not self._slots.acquire(timeout=self.settings.upload_wait_seconds):
             raise ServiceUnavailable("the upload encoder is busy; try again shortly", headers={"Retry-After": "5"})
         try:
+            yield
+        finally:
+            self._slots.release()
+
+    def windows(self, data: bytes) -> TrackWindows:
+        """The dense window vectors of an upload (the library's segment length, half of it apart); AudioError
+        for audio that cannot be used."""
+        with self.slot():
+            return embed_windows(self.encoder, load_windows(data, self.demo_windows))
+
+    def track_windows(self, track_id: int, audio_path: str) -> TrackWindows:
+        """A library track's dense window vectors: from the segment store, or embedded now under a slot."""
+        stored = self.segments.get(track_id)
+        if stored is not None:
+            return stored
+        with self.slot():
+            return self.segments.windows(track_id, audio_path)
+
+    def embed(self, data: bytes) -> tuple[list[float], float]:
+        """(L2-normalised vector, duration in seconds) of an upload; AudioError for bad audio."""
+        with self.slot():
             audio = load_segments(
                 data,
                 sample_rate=self.policy.sample_rate,
@@ -87,8 +131,6 @@ class UploadEmbedder:
                 )
             vector = self.encoder.embed_tracks([audio.segments])[0]
             return [float(x) for x in vector], float(audio.duration_seconds)
-        finally:
-            self._slots.release()
 
     def embed_file(self, filename: str, data: bytes) -> tuple[list[float], float]:
         """`embed` for an uploaded file: 422 `not_audio` for a name that is not audio, 413 / 422 with the
@@ -171,6 +213,87 @@ class UploadService:
             raise NotFound(f"no upload {upload_id!r}")
         return row
 
+    def references(self, upload_id: str, owner: User, limit: int) -> ReferencesOut:
+        """The library tracks closest to the owner's upload (a demo), each with its best-matching passage and a
+        near-copy flag. The shortlist is the served index's nearest tracks to the demo's pooled vector and to its
+        windows; each shortlisted track's dense windows come from the segment store (embedded on first use)."""
+        row = self.owned(upload_id, owner)
+        if self.embedder is None:
+            raise ServiceUnavailable("no audio encoder is loaded in this service; references are unavailable")
+        if self.index is None:
+            raise ServiceUnavailable("no vector index is served; references are unavailable")
+        if row.encoder_id != self.embedder.encoder.encoder_id:
+            raise Unprocessable(
+                f"this upload was embedded with {row.encoder_id}, the service now runs "
+                f"{self.embedder.encoder.encoder_id}: upload it again",
+                reason="stale_upload",
+            )
+        try:
+            demo = self.embedder.windows(Path(row.stored_path).read_bytes())
+        except FileNotFoundError:
+            raise NotFound(f"the audio of upload {upload_id!r} is no longer stored") from None
+        except AudioError as exc:
+            raise Unprocessable(f"cannot use this audio: {exc}", reason=exc.reason) from exc
+        shortlist = self._shortlist(row.vector, demo, SHORTLIST_PER_REFERENCE * limit)
+        tracks = TrackRepository(self.repo.session)
+        library: list[tuple[int, Segments]] = []
+        briefs = {}
+        unavailable: list[int] = []
+        for track_id in shortlist:
+            track = tracks.get(track_id)
+            if track is None or not track.audio_path:
+                unavailable.append(track_id)
+                continue
+            try:
+                found = self.embedder.track_windows(track_id, track.audio_path)
+            except AudioError as exc:  # a missing or broken library file costs one candidate, not the answer
+                log.warning("reference track unusable", track_id=track_id, reason=exc.reason)
+                unavailable.append(track_id)
+                continue
+            library.append((track_id, Segments(found.vectors, found.starts, found.ends)))
+            briefs[track_id] = brief(track)
+        matches = _references(demo, library, limit, self.settings.near_copy_cosine)
+        policy = self.embedder.segments.policy
+        return ReferencesOut(
+            upload_id=row.id,
+            encoder_id=row.encoder_id,
+            window_seconds=policy.window_seconds,
+            hop_seconds=policy.hop_seconds,
+            demo_hop_seconds=self.embedder.demo_windows.hop_seconds,
+            near_copy_threshold=self.settings.near_copy_cosine,
+            shortlisted=len(shortlist),
+            unavailable_track_ids=unavailable,
+            references=[
+                ReferenceOut(
+                    track=briefs[m.track_id],
+                    similarity=round(m.peak_similarity, 4),
+                    near_copy=m.near_copy,
+                    passage=PassageOut(
+                        demo_start=m.passage.seed_start,
+                        demo_end=m.passage.seed_end,
+                        track_start=m.passage.result_start,
+                        track_end=m.passage.result_end,
+                        similarity=round(m.passage.similarity, 4),
+                    ),
+                )
+                for m in matches
+            ],
+        )
+
+    def _shortlist(self, pooled: list[float], demo: TrackWindows, size: int) -> list[int]:
+        """Up to `size` library track ids, best first: the index's nearest to the demo's pooled vector, and the
+        nearest to each of up to `SHORTLIST_WINDOWS` of its windows (a lifted passage can sit far from the pooled
+        demo), ranked by their best score."""
+        assert self.index is not None
+        best: dict[int, float] = {}
+        for hit in self.index.search(np.asarray(pooled, dtype=np.float32), k=size):
+            best[hit.track_id] = max(best.get(hit.track_id, -1.0), hit.score)
+        rows = np.unique(np.linspace(0, len(demo.vectors) - 1, min(SHORTLIST_WINDOWS, len(demo.vectors))).round())
+        for vector in unit_rows(demo.vectors[rows.astype(int)]):
+            for hit in self.index.search(vector.astype(np.float32), k=2):
+                best[hit.track_id] = max(best.get(hit.track_id, -1.0), hit.score)
+        return [t for t, _ in sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:size]]
+
     def list(self, owner: User, page: Page) -> list[UploadOut]:
         """The owner's uploads, newest first."""
         return [upload_out(u) for u in self.repo.owned_by(owner.id, page.limit, page.offset)]
@@ -181,6 +304,23 @@ class UploadService:
         path = Path(row.stored_path)
         self.repo.delete(row)
         path.unlink(missing_ok=True)
+
+
+def _references(
+    demo: TrackWindows, library: list[tuple[int, Segments]], limit: int, near_copy: float
+) -> list[PassageMatch]:
+    """`find_references` over each of the demo's `DEMO_PHASES` interleaved window grids (each at the library's hop,
+    so a passage grows along one consistent offset), keeping per track the phase whose best pair is most similar:
+    the one best aligned with the track's windows."""
+    best: dict[int, PassageMatch] = {}
+    for phase in range(min(DEMO_PHASES, len(demo.vectors))):
+        rows = slice(phase, None, DEMO_PHASES)
+        grid = Segments(demo.vectors[rows], demo.starts[rows], demo.ends[rows])
+        for match in find_references(grid, library, top=len(library), near_copy=near_copy):
+            if match.track_id not in best or match.peak_similarity > best[match.track_id].peak_similarity:
+                best[match.track_id] = match
+    ranked = sorted(best.values(), key=lambda m: (-m.peak_similarity, m.track_id))
+    return ranked[:limit]
 
 
 def get_upload_embedder(request: Request) -> UploadEmbedder | None:

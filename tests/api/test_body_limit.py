@@ -39,7 +39,7 @@ def _is_413(resp: object) -> None:
     assert resp.status_code == 413, resp.text  # type: ignore[attr-defined]
     assert resp.headers["content-type"].startswith("application/problem+json")  # type: ignore[attr-defined]
     body = resp.json()  # type: ignore[attr-defined]
-    assert body["status"] == 413 and str(LIMIT) in body["detail"]
+    assert body["status"] == 413 and str(LIMIT) in body["detail"] and body["reason"] == "too_large"
 
 
 def test_a_declared_body_over_the_cap_is_refused_before_the_route(client: TestClient) -> None:

@@ -15,7 +15,7 @@ from api.db.models import Artist, Base, Genre, Track
 from api.db.session import get_engine, session_factory, transaction
 from museed.catalog import load_catalog
 
-HEAD = "0012"
+HEAD = "0014"
 PLAYLIST_0008_COLUMNS = ("id", "title", "owner_id", "visibility", "created_at", "updated_at")
 
 

@@ -3,7 +3,11 @@ check on, at least 15 examples per operation, all phases (examples, coverage, fu
 over the links schemathesis infers between operations, e.g. a created playlist's id into its routes).
 
 The listener routes run signed in as a listener; the B2B routes (`/v1`) in their own run with a pro key of every
-scope. The summaries these tests print (`-s`) are recorded in docs/BENCHMARKS.md ("Fuzzing")."""
+scope. The summaries these tests print (`-s`) are recorded in docs/BENCHMARKS.md ("Fuzzing").
+
+The OpenSubsonic facade (`/rest`) is not in the OpenAPI document, so neither run reaches it: it answers every error
+as HTTP 200 with `status="failed"` (the Subsonic convention, an exception to problem+json that holds under `/rest`
+only), and `tests/api/test_subsonic.py` fuzzes it against that convention instead."""
 
 from __future__ import annotations
 
@@ -32,6 +36,12 @@ MAX_EXAMPLES = 15
 SCHEMATHESIS_CONFIG = """
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
+
+# text search answers a documented 501 text_search_unavailable where no MuQ-MuLan text tower is loaded (every test
+# stack): for those two operations alone 501 is not a server error; a 500 there still is
+[[operations]]
+include-path-regex = "(/text-search|/recommendations/text)$"
+checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "501"]
 """
 
 

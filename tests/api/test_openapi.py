@@ -68,8 +68,10 @@ def test_b2b_routes_have_their_tag_key_auth_limits_and_body_examples(spec: dict[
     assert {p for _, p in v1} == {
         "/v1/recommendations",
         "/v1/recommendations/batch",
+        "/v1/recommendations/text",
         "/v1/tracks/{track_id}",
         "/v1/tracks/{track_id}/similar",
+        "/v1/tracks/{track_id}/path/{to_track_id}",
         "/v1/meta",
         "/v1/usage",
         "/v1/trends",

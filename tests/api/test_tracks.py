@@ -82,3 +82,111 @@ async def test_track_audio_streams_with_ranges(client: httpx.AsyncClient, stack:
     assert part.status_code == 206 and part.content == full.content[100:200]
     assert part.headers["content-range"] == f"bytes 100-199/{len(full.content)}"
     assert (await client.get("/api/tracks/999999999/audio")).status_code == 404
+
+
+async def test_capped_search_counts_a_bounded_prefix_and_keeps_the_ranked_order(
+    client: httpx.AsyncClient, stack: dict[str, Any], monkeypatch: Any
+) -> None:
+    """With more text matches than the count cap, the total and the facets count the first `cap` matches by id and
+    say so, while every page (read tier by tier) is the page the uncapped ranking gives."""
+    import api.tracks.service as track_service
+
+    t = stack["catalog"].tracks
+    text = {
+        int(tid): f"{title} {artist} {album or ''}".lower()
+        for tid, title, artist, album in zip(t.index, t["title"], t["artist_name"], t["album_title"], strict=True)
+    }
+    genre_of = {int(tid): g if isinstance(g, str) else None for tid, g in zip(t.index, t["genre_top"], strict=True)}
+    words: dict[str, int] = {}
+    for s in text.values():
+        for w in set(s.split()):
+            words[w] = words.get(w, 0) + 1
+    common = max(words, key=lambda w: (words[w], w))
+    queries = [common, str(t["title"].iloc[3]).split()[0], str(t["artist_name"].iloc[7]).split()[0], t["title"].iloc[5]]
+
+    async def get(**params: Any) -> dict[str, Any]:
+        r = await client.get("/api/tracks", params=params)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    checked = 0
+    for q in queries:
+        full = await get(q=q, limit=500)
+        assert full["total_is_lower_bound"] is False and full["facets_counted_up_to"] is None
+        n = full["total"]
+        if n < 2:
+            continue
+        cap = n // 2
+        monkeypatch.setattr(track_service, "SEARCH_COUNT_CAP", cap)
+        capped = await get(q=q, limit=500)
+        assert [x["track_id"] for x in capped["items"]] == [x["track_id"] for x in full["items"]], q
+        assert capped["total"] == cap and capped["total_is_lower_bound"] is True
+        assert capped["facets_counted_up_to"] == cap
+        # the facets count `cap` of the matches (the first the scan meets): each count at most the true one
+        truth = {f["value"]: f["count"] for f in full["facets"]["genre_top"]}
+        counted = {f["value"]: f["count"] for f in capped["facets"]["genre_top"]}
+        assert sum(counted.values()) == cap and all(0 < n <= truth[g] for g, n in counted.items())
+        assert [f["count"] for f in capped["facets"]["genre_top"]] == sorted(counted.values(), reverse=True)
+        if stack["settings"].database_url.startswith("sqlite"):
+            first = sorted(x["track_id"] for x in full["items"])[:cap]  # SQLite scans in track id order
+            assert counted == {g: sum(genre_of[x] == g for x in first) for g in {genre_of[x] for x in first}}
+        # small pages across the rank tiers give the same order, nothing repeated or skipped
+        paged: list[int] = []
+        for offset in range(0, n + 2, 2):
+            paged += [x["track_id"] for x in (await get(q=q, limit=2, offset=offset))["items"]]
+        assert paged == [x["track_id"] for x in full["items"]], q
+        # a genre within the capped text matches: its own bounded count
+        g = genre_of[full["items"][0]["track_id"]]
+        if g is not None:
+            in_g = [x["track_id"] for x in full["items"] if genre_of[x["track_id"]] == g]
+            narrowed = await get(q=q, genre=g, limit=500)
+            assert [x["track_id"] for x in narrowed["items"]] == in_g
+            assert narrowed["total"] == min(len(in_g), cap)
+            assert narrowed["total_is_lower_bound"] is (len(in_g) > cap)
+        monkeypatch.setattr(track_service, "SEARCH_COUNT_CAP", 2000)
+        checked += 1
+    assert checked >= 2
+    # no text query: exact counts, whatever the cap
+    monkeypatch.setattr(track_service, "SEARCH_COUNT_CAP", 1)
+    everything = await get(limit=5)
+    assert everything["total"] == len(t) and everything["total_is_lower_bound"] is False
+    assert everything["facets_counted_up_to"] is None
+
+
+def test_capped_repository_search_pages_like_the_uncapped_ranking(db_url: str, small_corpus: Any) -> None:
+    """The repository alone (both databases, no vector index): with a cap below the matches, every page and
+    offset of the tiered reads equals the uncapped ranked page, with and without a genre."""
+    from api.db.load import load_catalog_into_db
+    from api.db.session import session_factory, transaction
+    from api.tracks.repository import TrackRepository
+    from museed.catalog import load_catalog
+
+    catalog = load_catalog(small_corpus)
+    factory = session_factory(db_url)
+    with transaction(factory) as s:
+        load_catalog_into_db(s, catalog)
+    t = catalog.tracks
+    words: dict[str, int] = {}
+    for title, artist in zip(t["title"], t["artist_name"], strict=True):
+        for w in set(f"{title} {artist}".lower().split()):
+            words[w] = words.get(w, 0) + 1
+    queries = [[max(words, key=lambda w: (words[w], w))], str(t["artist_name"].iloc[2]).split()[:1]]
+    queries.append(str(t["title"].iloc[1]).split()[:1])
+    checked = 0
+    with factory() as s:
+        repo = TrackRepository(s)
+        for terms in queries:
+            full, n, _, bound, counted = repo.search(terms, None, 500, 0)
+            assert not bound and counted is None and n == len(full)
+            if n < 2:
+                continue
+            checked += 1
+            cap = n // 2
+            for genre in (None, full[0].genre_top):
+                truth = [x.track_id for x in full if genre is None or x.genre_top == genre]
+                for limit, offset in ((500, 0), (1, 0), (2, 1), (3, cap), (2, n - 1), (5, n + 3)):
+                    rows, total, capped_facets, bound, counted = repo.search(terms, genre, limit, offset, cap)
+                    assert [x.track_id for x in rows] == truth[offset : offset + limit], (terms, genre, limit, offset)
+                    assert counted == cap and sum(c for _, c in capped_facets) == cap
+                    assert total == min(len(truth), cap) and bound is (genre is None or len(truth) > cap)
+    assert checked >= 2

@@ -53,7 +53,8 @@ export async function createView(root) {
   }
 
   function renderResults(page) {
-    total.textContent = `${page.total} track${page.total === 1 ? "" : "s"} found`;
+    // a common word is counted up to the server's cap: say "at least"
+    total.textContent = `${page.total}${page.total_is_lower_bound ? "+" : ""} track${page.total === 1 ? "" : "s"} found`;
     results.replaceChildren(
       ...page.items.map((t) => {
         const chosen = state.seeds.has(t.track_id);

@@ -58,6 +58,9 @@ const UPLOAD_REASONS = {
 /** A sentence a listener understands for an ApiError (or any Error), from its status and problem body. */
 export function plainError(err, context = "") {
   const p = err.problem || {};
+  if (context === "refresh" && p.reason === "no_match") {
+    return "No new track matches this playlist's recipe: a refresh never repeats a track it served. Keep the tracks you want to stay, or make a new playlist.";
+  }
   if (p.reason && UPLOAD_REASONS[p.reason]) return UPLOAD_REASONS[p.reason];
   switch (err.status) {
     case 0:

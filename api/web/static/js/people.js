@@ -1,9 +1,10 @@
 // A listener's page: avatar, follow, followers and following, the genre pie chart and badges; on your own page
-// also your playlists, saved playlists and people with similar taste.
+// also your playlists, saved playlists, people with similar taste, and your blocklist and heard tracks.
 
 import { api, currentUser } from "./api.js";
 import { announce, errorBox, field, h } from "./dom.js";
 import { playlistCards } from "./explore.js";
+import { marksPanel } from "./marks.js";
 import { genrePie } from "./pie.js";
 
 const CONFIG = JSON.parse(document.getElementById("museed-config").textContent);
@@ -107,8 +108,8 @@ export async function userView(root, id) {
     root.append(editForm);
     const [mine, saved] = await Promise.all([api("/api/playlists?limit=100"), api("/api/users/me/saved?limit=100")]);
     root.append(
-      h("section", { class: "card" }, h("h2", {}, "My playlists"), playlistCards(mine, "No playlist yet: create your first one.")),
-      h("section", { class: "card" }, h("h2", {}, "Saved playlists"), playlistCards(saved, "Nothing saved yet.")),
+      h("section", { class: "card", "aria-labelledby": "mine-title" }, h("h2", { id: "mine-title" }, "My playlists"), playlistCards(mine, "No playlist yet: create your first one.")),
+      h("section", { class: "card", "aria-labelledby": "saved-title" }, h("h2", { id: "saved-title" }, "Saved playlists"), playlistCards(saved, "Nothing saved yet.")),
     );
     const similar = h("section", { class: "card", "aria-labelledby": "similar-title" }, h("h2", { id: "similar-title" }, "People with similar taste"));
     if (mine.length) {
@@ -121,6 +122,6 @@ export async function userView(root, id) {
     } else {
       similar.append(h("p", { class: "muted" }, "Make a playlist and we will find listeners whose taste is close to yours."));
     }
-    root.append(similar);
+    root.append(similar, ...(await marksPanel()));
   }
 }

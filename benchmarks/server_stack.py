@@ -1,13 +1,14 @@
 """The issue-14 measurement on the server stack: PostgreSQL + a Milvus 2.3.5 server + Redis, N uvicorn workers, a
-catalog-scale library (the same tracks in the database and in Milvus), a B2B key, then Locust profiles with the
+catalog-scale library (the same tracks in the database and in Milvus), B2B keys, then Locust profiles with the
 listener journey, the anonymous browser and the B2B client, and the CPU each part of the stack used.
 
     python -m benchmarks.server_stack --tracks 90000 --data-dir /tmp/stack90k \\
         --database-url postgresql+psycopg2://postgres@127.0.0.1:5432/stack90k --profile steady --profile overload
 
 Everything runs on this machine (load generator included), so the CPU table says what bounds the throughput.
-The Milvus server lives for the run only: the library is rebuilt into it each time (the database rows are
-reused when `--data-dir` already holds them for the same spec, so only the collection is rebuilt)."""
+The Milvus server lives for the run only, so the library is built into it each time (the catalog load is an
+idempotent upsert into the same database). `--profile b2b` is issue 13's figure: 50 B2B clients alone, spread over
+`--b2b-keys` keys."""
 
 from __future__ import annotations
 
@@ -48,16 +49,20 @@ def _ensure_database(url: str) -> None:
     admin.dispose()
 
 
-def _b2b_key(settings: Any) -> str:
-    """A `pro` key with the recommend scope for a load-test organisation (created once per database)."""
+def _b2b_keys(settings: Any, n: int) -> list[str]:
+    """`n` `pro` keys with the recommend scope, each for its own load-test organisation (a plan's rate windows
+    and quotas are per key and organisation: the B2B clients spread over them)."""
     from api.b2b.service import b2b_service_for
     from api.db.session import session_factory, transaction
 
+    keys = []
     with transaction(session_factory(settings.sqlalchemy_url)) as session:
         b2b = b2b_service_for(session)
-        name = f"loadtest-{int(time.time())}"
-        b2b.create_org(name)
-        return b2b.create_key(name, "pro", ["recommend"], "server-stack benchmark").key
+        for i in range(n):
+            name = f"loadtest-{int(time.time())}-{i}"
+            b2b.create_org(name)
+            keys.append(b2b.create_key(name, "pro", ["recommend"], "server-stack benchmark").key)
+    return keys
 
 
 def _with_b2b(profile: str, out: Path) -> Path:
@@ -174,6 +179,7 @@ def main(
         float, typer.Option("--quiet-load", help="before each profile, wait (at most --quiet-wait s) for this load")
     ] = 0.0,
     quiet_wait: Annotated[float, typer.Option("--quiet-wait")] = 1800.0,
+    b2b_keys: Annotated[int, typer.Option("--b2b-keys", min=1, help="keys the B2B clients spread over")] = 10,
 ) -> None:
     """Build the library into a fresh Milvus server and PostgreSQL, serve it, run each profile, print figures."""
     from orchestration.loadtest import print_table, read_stats, run_locust, serve_library
@@ -198,7 +204,7 @@ def main(
         record["build_s"] = round(time.perf_counter() - t0, 1)
         record["build"] = report.__dict__
         settings = settings.model_copy(update={"redis_url": redis_url})
-        os.environ["LOADTEST_B2B_API_KEY"] = _b2b_key(settings)
+        os.environ["LOADTEST_B2B_API_KEY"] = ",".join(_b2b_keys(settings, b2b_keys))
         with serve_library(settings, out / "server.log", workers=workers) as host:
             for name in profile:
                 path = _with_b2b(name, out)

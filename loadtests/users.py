@@ -79,6 +79,8 @@ class _FeedReader(FastHttpUser):
     abstract = True
     wait_time = constant(1.0)
     profile: ClassVar[Profile | None] = None
+    #: B2B users started in this Locust process (which key the next one takes)
+    _started: ClassVar[int] = 0
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
@@ -288,6 +290,8 @@ class B2BClient(FastHttpUser):
 
     wait_time = constant(1.0)
     profile: ClassVar[Profile | None] = None
+    #: B2B users started in this Locust process (which key the next one takes)
+    _started: ClassVar[int] = 0
 
     def on_start(self) -> None:
         """Learn the catalog's track ids (through the public search) once per process."""
@@ -297,9 +301,12 @@ class B2BClient(FastHttpUser):
             self.library = LIBRARY.get(self.client)
         finally:
             SETUP.finished += 1
-        key = os.environ.get(self.profile.b2b.api_key_env if self.profile else "LOADTEST_B2B_API_KEY")
-        if key:
-            self.client.auth_header = f"Bearer {key}"
+        # one key, or several separated by commas: each user takes the next (a key's plan limits its own rate)
+        raw = os.environ.get(self.profile.b2b.api_key_env if self.profile else "LOADTEST_B2B_API_KEY", "")
+        keys = [k.strip() for k in raw.split(",") if k.strip()]
+        if keys:
+            B2BClient._started += 1
+            self.client.auth_header = f"Bearer {keys[(B2BClient._started - 1) % len(keys)]}"
 
     def recommend(self) -> None:
         """One recommendation request from 1..3 seed tracks."""

@@ -122,13 +122,16 @@ def test_figures_come_from_stats_and_the_window_reset_keeps_sign_in() -> None:
 
 
 def test_the_shipped_profiles_read_and_keep_uploads_apart() -> None:
-    for name in ("smoke", "steady", "spike", "uploads"):
+    for name in ("smoke", "steady", "spike", "uploads", "overload"):
         profile = load_profile(name)
         assert profile.stages[0].kind == "ramp"
-        assert profile.users["b2b"] == 0  # until the B2B API exists
+        assert profile.users["b2b"] == 0  # B2B load is its own profile (benchmarks.server_stack adds it)
         assert (profile.task_weights("listener")["upload"] > 0) == (name == "uploads")
     steady = load_profile("steady")
     assert steady.stages[1].users == 50 and steady.measured_seconds == 60
+    b2b = load_profile("b2b")  # issue 13's figure: 50 B2B clients alone, one request a second each
+    assert b2b.users == {"listener": 0, "anonymous": 0, "b2b": 1} and b2b.stages[1].users == 50
+    assert b2b.think_time == (1.0, 1.0) and b2b.thresholds.p95_ms["*"] == 50
 
 
 def test_profiles_refuse_typos_and_ramps_inside_the_window(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from api.errors import (
     install_error_handlers,
 )
 from api.headers import install_security_headers
+from api.hosts import TrustedHosts
 from api.playlists.endpoints import listener_router
 from api.playlists.endpoints import router as playlists_router
 from api.ratelimit import RateLimiter
@@ -196,6 +197,8 @@ def create_app(
     )
     # outermost: an overloaded process refuses at once instead of queueing requests into timeouts
     app.add_middleware(AdmissionControl, limit=settings.max_in_flight, wait_seconds=settings.admission_wait_seconds)
+    # outside admission control (a request for another host takes no slot), inside the headers (its 400 has them)
+    app.add_middleware(TrustedHosts, allowed_hosts=settings.allowed_hosts)
     install_security_headers(app, settings)  # outside admission control: its 503s carry the headers too
     Instrumentator().instrument(app).expose(app, endpoint="/metrics", include_in_schema=False)
 

@@ -2,7 +2,10 @@
 current user and the viewer (the user when signed in), the rate limiter.
 
 Each domain's service comes from a dependency in its own `service.py` (`PlaylistServiceDep`, ...), built on
-these; this module imports no domain."""
+these; this module imports no domain. Dependencies that only read app state or build objects are `async def`:
+FastAPI runs a plain `def` dependency in a worker thread, and those hops (about ten per request) cost the event
+loop more than the work (docs/BENCHMARKS.md, "CPU per request"). Those that do I/O (the session, the signed-in
+user) stay `def`."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -31,7 +35,7 @@ optional_bearer_scheme = HTTPBearer(
 )
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
@@ -87,15 +91,24 @@ def get_optional_index(request: Request) -> TrackIndex | None:
     return index
 
 
-def get_index(request: Request) -> TrackIndex:
+async def optional_index(request: Request) -> TrackIndex | None:
+    """`get_optional_index` as a dependency: on the event loop while an index is served (no thread hop for the
+    dependency of nearly every route), in a worker thread only while one is being reopened (Milvus calls)."""
+    index: TrackIndex | None = getattr(request.app.state, "track_index", None)
+    if index is None and getattr(request.app.state, "index_opener", None) is not None:
+        return await run_in_threadpool(get_optional_index, request)
+    return index
+
+
+async def get_index(request: Request) -> TrackIndex:
     """The Milvus track index; 503 + Retry-After while none can be opened."""
-    index = get_optional_index(request)
+    index = await optional_index(request)
     if index is None:
         raise ServiceUnavailable("the vector index is not available (Milvus is unreachable or no index is built)")
     return index
 
 
-def get_rate_limiter(request: Request) -> RateLimiter:
+async def get_rate_limiter(request: Request) -> RateLimiter:
     """The app's rate limiter (Redis or memory)."""
     limiter: RateLimiter = request.app.state.rate_limiter
     return limiter
@@ -139,7 +152,7 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 #: after it, so a client's next request could miss the write and a failed commit would follow a 2xx)
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 IndexDep = Annotated[TrackIndex, Depends(get_index)]
-OptionalIndexDep = Annotated[TrackIndex | None, Depends(get_optional_index)]
+OptionalIndexDep = Annotated[TrackIndex | None, Depends(optional_index)]
 CurrentUser = Annotated[User, Depends(get_current_user)]
 Viewer = Annotated[User | None, Depends(get_optional_user)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]

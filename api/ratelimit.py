@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from limits import parse
+import time
+
+from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
@@ -17,6 +19,7 @@ class RateLimiter:
         self.storage = storage_from_string(uri)
         self.limiter = MovingWindowRateLimiter(self.storage)
         self.login = parse(settings.login_rate_limit)
+        self.signup = parse(settings.signup_rate_limit)
 
     def login_allowed(self, key: str) -> bool:
         """Whether another failed login for `key` is still allowed (does not consume)."""
@@ -28,9 +31,18 @@ class RateLimiter:
 
     def login_retry_after(self, key: str) -> int:
         """Seconds until `key` may try again."""
-        stats = self.limiter.get_window_stats(self.login, "login", key)
-        import time
+        return self._retry_after(self.login, "login", key)
 
+    def signup_attempt(self, client: str) -> bool:
+        """Count one sign-up attempt from `client`; False (nothing counted) once its allowance is used up."""
+        return bool(self.limiter.hit(self.signup, "signup", client))
+
+    def signup_retry_after(self, client: str) -> int:
+        """Seconds until `client` may sign up again."""
+        return self._retry_after(self.signup, "signup", client)
+
+    def _retry_after(self, item: RateLimitItem, namespace: str, key: str) -> int:
+        stats = self.limiter.get_window_stats(item, namespace, key)
         return max(1, int(stats.reset_time - time.time()))
 
     def reset(self) -> None:

@@ -130,6 +130,19 @@ def milvus_server(prefix: str) -> Iterator[str]:
 # ---- results -----------------------------------------------------------------------------------------------
 
 
+def ensure_database(url: str) -> None:
+    """Create the PostgreSQL database of `url` when it does not exist (trust auth on localhost)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}):
+            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
+
+
 def write_json(path: Path, record: dict[str, Any]) -> None:
     """Write `record` as indented JSON (numpy scalars as floats) plus a final newline, creating the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)

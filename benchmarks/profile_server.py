@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -39,24 +40,67 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
 IDLE_LEAVES = ("Condition.wait", "Queue.get", "Runner.run", "select", "_worker")
 
 
+def _samples(speedscope: dict[str, Any]) -> Iterator[tuple[list[int] | None, float]]:
+    """(stack, weight) of every sample of a py-spy speedscope profile; stack None for an idle thread's."""
+    frames = speedscope["shared"]["frames"]
+    for prof in speedscope["profiles"]:
+        for stack, weight in zip(prof["samples"], prof["weights"], strict=True):
+            idle = not stack or frames[stack[-1]]["name"].startswith(IDLE_LEAVES)
+            yield (None if idle else stack), weight
+
+
 def summarise(speedscope: dict[str, Any]) -> dict[str, Any]:
     """Busy thread-seconds per category of a py-spy speedscope profile."""
     frames = speedscope["shared"]["frames"]
-    busy = collections.Counter[str]()
+    busy: dict[str, float] = collections.defaultdict(float)
     idle = 0.0
-    for prof in speedscope["profiles"]:
-        for stack, weight in zip(prof["samples"], prof["weights"], strict=True):
-            if not stack or frames[stack[-1]]["name"].startswith(IDLE_LEAVES):
-                idle += weight
-                continue
-            where = " ".join(f"{frames[i]['name']} {frames[i].get('file', '')}" for i in stack)
-            busy[next((c for c, keys in CATEGORIES if any(k in where for k in keys)), "other")] += weight
+    for stack, weight in _samples(speedscope):
+        if stack is None:
+            idle += weight
+            continue
+        where = " ".join(f"{frames[i]['name']} {frames[i].get('file', '')}" for i in stack)
+        busy[next((c for c, keys in CATEGORIES if any(k in where for k in keys)), "other")] += weight
     total = sum(busy.values())
     return {
         "busy_thread_seconds": round(total, 2),
         "idle_thread_seconds": round(idle, 2),
-        "share": {c: round(v / total, 4) for c, v in busy.most_common()} if total else {},
+        "share": {c: round(v / total, 4) for c, v in sorted(busy.items(), key=lambda x: -x[1])} if total else {},
     }
+
+
+def hot_frames(speedscope: dict[str, Any], top: int = 40, within: str = "/work/") -> list[tuple[str, float]]:
+    """The functions busy samples were inside (inclusive share of the busy samples, each function counted once
+    per sample), for frames whose file path contains `within` (the project's own code by default) or names a
+    library the categories name; the drill-down below `summarise`'s categories."""
+    frames = speedscope["shared"]["frames"]
+    inside: dict[str, float] = collections.defaultdict(float)
+    total = 0.0
+    for stack, weight in _samples(speedscope):
+        if stack is None:
+            continue
+        total += weight
+        names = set()
+        for i in stack:
+            path = frames[i].get("file", "")
+            if within in path or any(k in path for _, keys in CATEGORIES for k in keys):
+                names.add(f"{frames[i]['name']} ({'/'.join(path.split('/')[-2:])})")
+        for name in names:
+            inside[name] += weight
+    ranked = sorted(inside.items(), key=lambda x: -x[1])[:top]
+    return [(name, round(w / total, 4)) for name, w in ranked] if total else []
+
+
+def spy(pid: int, seconds: int, out: Path, rate: int = 100) -> dict[str, Any]:
+    """Sample process `pid` with py-spy for `seconds` (without pausing it); the speedscope profile goes to `out`,
+    its summary (categories and hot frames) is returned."""
+    exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    subprocess.run(
+        [exe, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", str(rate),
+         "--format", "speedscope", "--nonblocking", "-o", str(out)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    profile = json.loads(out.read_text())
+    return {**summarise(profile), "hot_frames": hot_frames(profile)}
 
 
 def _api_process(parent: psutil.Process, timeout: float) -> psutil.Process:

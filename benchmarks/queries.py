@@ -17,6 +17,7 @@ Prints a markdown table (median and p95 over repeats, ms). The database is dropp
 
 from __future__ import annotations
 
+import asyncio
 import os
 import statistics
 import time
@@ -245,10 +246,10 @@ def main(
             with factory() as s:
                 me = s.scalars(select(User).order_by(User.id).limit(1)).one()
                 # the request's wiring (api.*.service get_* dependencies), without an index or an upload encoder
-                badges = get_badge_service(s)
-                uploads = get_upload_service(s, get_settings(), None, None, badges)
-                social = get_social_service(s, get_playlist_service(s, None, uploads, badges), badges, None)
-                social.similar_taste(me, 20)
+                badges = asyncio.run(get_badge_service(s))
+                uploads = asyncio.run(get_upload_service(s, get_settings(), None, None, badges))
+                playlists = asyncio.run(get_playlist_service(s, None, uploads, badges))
+                asyncio.run(get_social_service(s, playlists, badges, None)).similar_taste(me, 20)
 
         med, p95 = _timed(taste, max(3, repeats // 4))
         rows.append((f"similar taste, {users * playlists_per_user} public playlists", med, p95))

@@ -1,15 +1,24 @@
-"""Round trips per request, counted (load-independent): SQL statements (a SQLAlchemy `before_cursor_execute`
-listener on every engine) and Redis writes (one packed socket write per round trip) of each journey request, run
-in-process (ASGI) on a catalog-scale library (SQLite + Milvus Lite unless `--database-url` is PostgreSQL) with the
-B2B limiter on Redis.
+"""Round trips and CPU per request (load-independent): SQL statements (a SQLAlchemy `before_cursor_execute`
+listener on every engine), Redis writes (one packed socket write per round trip) and the API process's own CPU
+time (`time.process_time`: the Milvus server, Milvus Lite's process, PostgreSQL and Redis are other processes) of
+each journey request, run in-process (ASGI, one request at a time) on a catalog-scale library (SQLite + Milvus Lite
+unless `--database-url` is PostgreSQL; `--milvus-server` builds it into a Milvus server this run starts) with the
+B2B limiter on Redis. Milvus Lite runs inside the API process, so only with `--milvus-server` is the CPU column
+the API's own. `--profile-out` writes a cProfile of the
+measured requests (CPU time) to read with `python -m pstats`.
 
     python -m benchmarks.round_trips --tracks 2000 --data-dir /tmp/museed-rt --redis-url redis://127.0.0.1:6379/0
+    python -m benchmarks.round_trips --tracks 20000 --data-dir /tmp/museed-rt-server --milvus-server \
+        --database-url postgresql+psycopg2://postgres@127.0.0.1:5432/museed_rt
 """
 
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import statistics
+import tempfile
+import time
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -21,7 +30,7 @@ import typer
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from benchmarks.common import Command, Machine
+from benchmarks.common import Command, Machine, ensure_database, start_server
 
 app = typer.Typer(add_completion=False)
 
@@ -53,7 +62,9 @@ class Counter:
         return out
 
 
-async def _journey(settings: Any, repeats: int, verbose: bool) -> dict[str, list[tuple[int, int]]]:
+async def _journey(
+    settings: Any, repeats: int, verbose: bool, profiler: cProfile.Profile | None
+) -> dict[str, list[tuple[int, int, float]]]:
     from sqlalchemy import select
 
     from api.app import create_app
@@ -67,7 +78,7 @@ async def _journey(settings: Any, repeats: int, verbose: bool) -> dict[str, list
         org = b2b.create_org(f"rt-{uuid.uuid4().hex[:8]}")
         key = b2b.create_key(org.id, "pro", ["recommend"], "rt").key
     counter = Counter()
-    out: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    out: dict[str, list[tuple[int, int, float]]] = defaultdict(list)
     app_ = create_app(settings=settings)
     async with app_.router.lifespan_context(app_):
         transport = httpx.ASGITransport(app=app_)
@@ -84,10 +95,16 @@ async def _journey(settings: Any, repeats: int, verbose: bool) -> dict[str, list
 
             async def timed(name: str, method: str, url: str, headers: dict[str, str], **kw: Any) -> httpx.Response:
                 counter.take()
+                if profiler is not None:
+                    profiler.enable()
+                cpu = time.process_time()
                 r = await c.request(method, url, headers=headers, **kw)
+                cpu = time.process_time() - cpu
+                if profiler is not None:
+                    profiler.disable()
                 sql, rtt, statements = counter.take()
                 assert r.status_code < 400, (name, r.status_code, r.text[:300])
-                out[name].append((sql, rtt))
+                out[name].append((sql, rtt, cpu * 1000))
                 if verbose and len(out[name]) == repeats:
                     typer.echo(f"-- {name}: {sql} statements")
                     for st in statements:
@@ -118,22 +135,46 @@ def main(
     redis_url: Annotated[str, typer.Option("--redis-url")] = "redis://127.0.0.1:6379/0",
     repeats: Annotated[int, typer.Option("--repeats")] = 5,
     verbose: Annotated[bool, typer.Option("--verbose", help="print the statements of the last repeat")] = False,
+    profile_out: Annotated[Path | None, typer.Option("--profile-out", help="write a cProfile (CPU time) here")] = None,
+    milvus_server: Annotated[
+        bool, typer.Option("--milvus-server", help="build the library into a Milvus server started for this run")
+    ] = False,
 ) -> None:
     from orchestration.scale_library import ScaleLibrarySpec, build_scale_library
 
     machine = Machine.now()
     typer.echo(f"{machine.cpus} CPUs ({machine.cpu}), Python {machine.python}, load {machine.load}")
-    settings, report = build_scale_library(
-        data_dir, ScaleLibrarySpec(tracks=tracks, database_url=database_url), log=lambda _: None
-    )
-    settings = settings.model_copy(update={"redis_url": redis_url, "redis_key_prefix": f"rt-{uuid.uuid4().hex[:8]}"})
-    typer.echo(f"library: {report.tracks} tracks, {report.database}")
-    out = asyncio.run(_journey(settings, repeats, verbose))
-    typer.echo(f"{'request':<32} {'SQL statements':>15} {'Redis round trips':>18}   (median of {repeats})")
+    if database_url is not None and database_url.startswith("postgresql"):
+        ensure_database(database_url)
+    server, milvus_uri = start_server(tempfile.mkdtemp(prefix="museed-rt-milvus-")) if milvus_server else (None, None)
+    try:
+        if milvus_uri is not None and (data_dir / "scale_library.json").is_file():
+            (data_dir / "scale_library.json").unlink()  # the collection lives in this run's server: build it again
+        settings, report = build_scale_library(
+            data_dir,
+            ScaleLibrarySpec(tracks=tracks, database_url=database_url, milvus_uri=milvus_uri),
+            log=lambda _: None,
+        )
+        settings = settings.model_copy(
+            update={"redis_url": redis_url, "redis_key_prefix": f"rt-{uuid.uuid4().hex[:8]}"}
+        )
+        typer.echo(f"library: {report.tracks} tracks, {report.database}, Milvus {milvus_uri or 'Lite (in process)'}")
+        profiler = cProfile.Profile(time.process_time) if profile_out else None
+        out = asyncio.run(_journey(settings, repeats, verbose, profiler))
+    finally:
+        if server is not None:
+            server.stop()
+    header = f"{'request':<32} {'SQL statements':>15} {'Redis round trips':>18} {'API CPU ms':>11}"
+    typer.echo(f"{header}   (median of {repeats})")
     for name, counts in out.items():
         sql = statistics.median(c[0] for c in counts)
         rtt = statistics.median(c[1] for c in counts)
-        typer.echo(f"{name:<32} {sql:>15g} {rtt:>18g}")
+        cpu = statistics.median(c[2] for c in counts)
+        typer.echo(f"{name:<32} {sql:>15g} {rtt:>18g} {cpu:>11.1f}")
+    if profiler is not None and profile_out is not None:
+        profile_out.parent.mkdir(parents=True, exist_ok=True)
+        profiler.dump_stats(profile_out)
+        typer.echo(f"cProfile (CPU time) of the measured requests: {profile_out}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ listener journey, the anonymous browser and the B2B client, and the CPU each par
 Everything runs on this machine (load generator included), so the CPU table says what bounds the throughput.
 The Milvus server lives for the run only, so the library is built into it each time (the catalog load is an
 idempotent upsert into the same database). `--profile b2b` is issue 13's figure: 50 B2B clients alone, spread over
-`--b2b-keys` keys."""
+`--b2b-keys` keys. `--py-spy N` samples one API worker for N s of each profile (from 20 s in) and prints where
+its busy time went (`benchmarks.profile_server.spy`)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from typing import Annotated, Any
 import psutil
 import typer
 
-from benchmarks.common import Machine, load_text, start_server, write_json
+from benchmarks.common import Machine, ensure_database, load_text, start_server, write_json
 
 app = typer.Typer(add_completion=False)
 PROFILES = Path(__file__).resolve().parents[1] / "loadtests" / "profiles"
@@ -34,19 +35,6 @@ B2B_WEIGHT = 1
 
 def _log(line: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {line}", flush=True)
-
-
-def _ensure_database(url: str) -> None:
-    """Create the PostgreSQL database of `url` when it does not exist (trust auth on localhost)."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}):
-            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
 
 
 def _b2b_keys(settings: Any, n: int) -> list[str]:
@@ -155,6 +143,51 @@ class CpuMeter:
         }
 
 
+def _api_worker() -> psutil.Process | None:
+    """The busiest uvicorn worker process of the API being served (a `multiprocessing` child of the
+    `api.app:create_app` master; the master's resource tracker is a child too, and idle)."""
+    workers = []
+    for proc in psutil.process_iter():
+        try:
+            parent = proc.parent()
+            serving = parent is not None and "api.app:create_app" in " ".join(parent.cmdline())
+            if serving and "resource_tracker" not in " ".join(proc.cmdline()):
+                workers.append((sum(proc.cpu_times()[:2]), proc))
+        except psutil.Error:
+            continue
+    return max(workers, key=lambda w: w[0])[1] if workers else None
+
+
+class ApiSampler:
+    """py-spy on one API worker for `seconds`, `delay` s into a profile (in a thread beside Locust); `result`
+    is `benchmarks.profile_server.spy`'s summary, or why there is none."""
+
+    def __init__(self, seconds: int, delay: float, out: Path) -> None:
+        self.seconds, self.delay, self.out = seconds, delay, out
+        self.result: dict[str, Any] = {}
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        from benchmarks.profile_server import spy
+
+        time.sleep(self.delay)
+        worker = _api_worker()
+        if worker is None:
+            self.result = {"error": "no API worker process found"}
+            return
+        try:
+            self.result = {"pid": worker.pid, **spy(worker.pid, self.seconds, self.out)}
+        except Exception as exc:  # a profile is a bonus: the load figures stand without it
+            self.result = {"error": str(exc)}
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self) -> dict[str, Any]:
+        self._thread.join()
+        return self.result
+
+
 def _wait_quiet(load: float, seconds: float) -> None:
     """Wait until the 1-minute load average is at most `load` (0: do not wait), or `seconds` have passed."""
     deadline = time.monotonic() + seconds
@@ -180,6 +213,9 @@ def main(
     ] = 0.0,
     quiet_wait: Annotated[float, typer.Option("--quiet-wait")] = 1800.0,
     b2b_keys: Annotated[int, typer.Option("--b2b-keys", min=1, help="keys the B2B clients spread over")] = 10,
+    py_spy: Annotated[
+        int, typer.Option("--py-spy", help="sample one API worker with py-spy for this many s of each profile")
+    ] = 0,
 ) -> None:
     """Build the library into a fresh Milvus server and PostgreSQL, serve it, run each profile, print figures."""
     from orchestration.loadtest import print_table, read_stats, run_locust, serve_library
@@ -188,7 +224,7 @@ def main(
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {"machine": Machine.now().__dict__, "tracks": tracks, "workers": workers, "runs": {}}
-    _ensure_database(database_url)
+    ensure_database(database_url)
     base = tempfile.mkdtemp(prefix="museed-stack-milvus-")
     _log(f"starting a Milvus server under {base} (load {load_text()})")
     t0 = time.perf_counter()
@@ -211,9 +247,18 @@ def main(
                 _wait_quiet(quiet_load, quiet_wait)
                 _log(f"profile {name} against {host} ({workers} workers; load {load_text()})")
                 meter = CpuMeter()
+                sampler = ApiSampler(py_spy, delay=20.0, out=out / f"{name}-api.speedscope.json") if py_spy else None
                 meter.start()
+                if sampler is not None:
+                    sampler.start()
                 code = run_locust(path, host, out, name, timeout=900.0, log=_log)
                 cpu = meter.stop()
+                api_profile = sampler.join() if sampler is not None else None
+                if api_profile:
+                    summary = {k: v for k, v in api_profile.items() if k != "hot_frames"}
+                    _log(f"API worker profile: {json.dumps(summary)}")
+                    for frame, share in api_profile.get("hot_frames", [])[:25]:
+                        _log(f"  {100 * share:5.1f} %  {frame}")
                 rows = read_stats(out / f"{name}_stats.csv")
                 print_table(rows, f"server stack, {tracks} tracks, {workers} workers: {name}")
                 _log(f"CPU: {json.dumps(cpu)}")
@@ -222,6 +267,7 @@ def main(
                     "exit_code": code,
                     "rows": [r.__dict__ for r in rows],
                     "cpu": cpu,
+                    "api_profile": api_profile,
                     "judgement": json.loads(judgement_file.read_text()) if judgement_file.is_file() else None,
                     "load_after": load_text(),
                 }

@@ -212,6 +212,11 @@ class CompactStore:
         out["track_id"] = int(self.track_ids[row])
         return out
 
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        """The stored vectors of `rows`, dequantised to float32 (what `scores` multiplies by)."""
+        codes = np.asarray(self.codes[rows], dtype=np.float32)
+        return codes * self.scales[rows][:, None] if self.scales is not None else codes
+
     # ---- scoring --------------------------------------------------------------------------------------
     def scores(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Inner products of `query` with the stored vectors of `rows`."""

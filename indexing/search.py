@@ -427,6 +427,23 @@ class ServingIndex:
             self._counts[key] = int(rows[0]["count(*)"]) if rows else 0
         return self._counts[key]
 
+    def candidate_vectors(self, track_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """Vectors to choose among candidates with: the compact store's (dequantised int8 or float16: the vectors
+        a re-ranked search scored by, cosine within ~1e-3 of the stored ones) when the served collection has a
+        store, else the stored vectors (`get_vectors`). With a store this is no round trip: reading a 400-track
+        pool's vectors back from Milvus cost more API CPU than the rest of the re-rank (docs/BENCHMARKS.md,
+        "CPU per request"). Ids the store lacks are read from Milvus."""
+        store = self.compact_store()
+        if store is None or not len(track_ids):
+            return self.get_vectors(track_ids)
+        ids = [int(t) for t in track_ids]
+        rows = store.rows_of(ids)
+        found = rows >= 0
+        vectors = store.vectors(rows[found])
+        out = {t: vectors[i] for i, t in enumerate(np.asarray(ids)[found].tolist())}
+        missing = [t for t, ok in zip(ids, found.tolist(), strict=True) if not ok]
+        return {**out, **self.get_vectors(missing)} if missing else out
+
     def get_vectors(self, track_ids: Sequence[int]) -> dict[int, np.ndarray]:
         """Stored vectors of `track_ids` (those not in the index are absent from the result)."""
         return {t: row["vector"] for t, row in self.get_rows(track_ids, fields=("vector",)).items()}

@@ -11,6 +11,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDER_SECRET = "change-me-local-only-placeholder-secret"
+#: the environments that may sign tokens with the placeholder key: a developer's machine and the test suite
+_PLACEHOLDER_ENVIRONMENTS = ("local", "test")
 
 
 class Settings(BaseSettings):
@@ -73,11 +75,17 @@ class Settings(BaseSettings):
     refresh_token_days: int = 30
     # failed-login throttle per (email, client address), in `limits` notation
     login_rate_limit: str = "5/minute"
+    # sign-up attempts per client address (every attempt counts, a 409 for a taken email too), `limits` notation
+    signup_rate_limit: str = "10/hour"
+    # B2B trend reports list a label or seed track only when at least this many distinct listeners are behind it
+    trend_min_listeners: int = Field(default=5, ge=1)
     log_json: bool = False
     # browsers may call the API from these other origins (exact "scheme://host[:port]"); none = same-origin only
     cors_allow_origins: list[str] = Field(default_factory=list)
     # Strict-Transport-Security max-age; set it only where MUSEED is reached over HTTPS alone (0 = not sent)
     hsts_max_age_seconds: int = Field(default=0, ge=0)
+    # Host headers served (exact names, "*.example.com", or "*": any); links in exports and audio_url use the Host
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["*"])
 
     @field_validator("cors_allow_origins")
     @classmethod
@@ -87,13 +95,25 @@ class Settings(BaseSettings):
                 raise ValueError(f"CORS origins are exact scheme://host[:port] values, not {origin!r}")
         return origins
 
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_patterns(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            if host != "*" and not re.fullmatch(r"(\*\.)?[^*:/\[\]\s]+|\[[0-9A-Fa-f:.]+\]", host):
+                raise ValueError(f"allowed hosts are names, '*.example.com' or '*' (no scheme or port), not {host!r}")
+        return hosts
+
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:
+        if self.environment in _PLACEHOLDER_ENVIRONMENTS:
+            return self
         secret = self.secret_key.get_secret_value()
-        if self.environment == "production" and len(secret) < 32:
+        if len(secret) < 32:
             raise ValueError("MUSEED_SECRET_KEY must be at least 32 characters (HS256 key length)")
-        if self.environment == "production" and secret == _PLACEHOLDER_SECRET:
-            raise ValueError("MUSEED_SECRET_KEY must be set to a real secret when MUSEED_ENVIRONMENT=production")
+        if secret == _PLACEHOLDER_SECRET:
+            raise ValueError(
+                f"MUSEED_SECRET_KEY must be set to a real secret when MUSEED_ENVIRONMENT={self.environment}"
+            )
         return self
 
     @property

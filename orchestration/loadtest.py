@@ -210,6 +210,8 @@ def server_env(settings: Any) -> dict[str, str]:
         MUSEED_ENCODER=settings.encoder,
         MUSEED_SEGMENT_SECONDS=str(settings.segment_seconds),
         MUSEED_SEGMENTS_PER_TRACK=str(settings.segments_per_track),
+        # every simulated listener signs up from this one address
+        MUSEED_SIGNUP_RATE_LIMIT="100000/hour",
         HF_HUB_OFFLINE="1",
         TOKENIZERS_PARALLELISM="false",
     )

@@ -25,8 +25,11 @@ def _pg_available() -> bool:
 def _isolate_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Never touch the developer's data/ or HF cache from tests."""
     data = tmp_path_factory.mktemp("museed-data")
-    old = {k: os.environ.get(k) for k in ("MUSEED_DATA_DIR", "HF_HUB_OFFLINE", "TOKENIZERS_PARALLELISM")}
+    names = ("MUSEED_DATA_DIR", "MUSEED_SIGNUP_RATE_LIMIT", "HF_HUB_OFFLINE", "TOKENIZERS_PARALLELISM")
+    old = {k: os.environ.get(k) for k in names}
     os.environ["MUSEED_DATA_DIR"] = str(data)
+    # every test signs up from the same address; the sign-up throttle has its own test (tests/api/test_users.py)
+    os.environ["MUSEED_SIGNUP_RATE_LIMIT"] = "100000/hour"
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     from museed.settings import get_settings

@@ -22,8 +22,8 @@ from api.db.models import (
     User,
 )
 
-#: (week start, label or None, playlists) rows of a trend count
-WeekCounts = list[tuple[date, str | None, int]]
+#: (week start, label or None, playlists or likes, distinct listeners behind them) rows of a trend count
+WeekCounts = list[tuple[date, str | None, int, int]]
 
 
 def _as_date(value: Any) -> date:
@@ -131,30 +131,34 @@ class B2BRepository:
         )
 
     def playlists_created_by_week(self, option: str, profile_key: str, since: datetime, until: datetime) -> WeekCounts:
-        """(week, label, playlists created) for playlists created in [since, until), per ISO week and label."""
+        """(week, label, playlists created, their distinct owners) for playlists created in [since, until), per ISO
+        week and label."""
         week, label = self._week_of(Playlist.created_at), self._playlist_label(option, profile_key)
         rows = self.session.execute(
-            select(week, label, func.count())
+            select(week, label, func.count(), func.count(Playlist.owner_id.distinct()))
             .where(Playlist.created_at >= since, Playlist.created_at < until)
             .group_by(week, label)
         )
-        return [(_as_date(w), None if v is None else str(v), int(n)) for w, v, n in rows]
+        return [(_as_date(w), None if v is None else str(v), int(n), int(u)) for w, v, n, u in rows]
 
     def playlist_likes_by_week(self, option: str, profile_key: str, since: datetime, until: datetime) -> WeekCounts:
-        """(week, label, likes) for likes given in [since, until), per ISO week of the like and the liked
-        playlist's label."""
+        """(week, label, likes, distinct likers) for likes given in [since, until), per ISO week of the like and the
+        liked playlist's label."""
         week, label = self._week_of(PlaylistLike.created_at), self._playlist_label(option, profile_key)
         rows = self.session.execute(
-            select(week, label, func.count())
+            select(week, label, func.count(), func.count(PlaylistLike.user_id.distinct()))
             .select_from(PlaylistLike)
             .join(Playlist, Playlist.id == PlaylistLike.playlist_id)
             .where(PlaylistLike.created_at >= since, PlaylistLike.created_at < until)
             .group_by(week, label)
         )
-        return [(_as_date(w), None if v is None else str(v), int(n)) for w, v, n in rows]
+        return [(_as_date(w), None if v is None else str(v), int(n), int(u)) for w, v, n, u in rows]
 
-    def top_seed_tracks(self, since: datetime, until: datetime, limit: int) -> list[tuple[Track, int]]:
-        """(track with its artist, playlists) of the seed tracks most used by playlists created in [since, until)."""
+    def top_seed_tracks(
+        self, since: datetime, until: datetime, limit: int, min_listeners: int
+    ) -> list[tuple[Track, int]]:
+        """(track with its artist, playlists) of the seed tracks most used by playlists created in [since, until),
+        each seeding playlists of at least `min_listeners` distinct owners."""
         if self._dialect() == "postgresql":
             elements = func.json_array_elements_text(Playlist.seed_track_ids).table_valued("value")
         else:
@@ -166,6 +170,7 @@ class B2BRepository:
             .join(elements, true())
             .where(Playlist.created_at >= since, Playlist.created_at < until)
             .group_by(track_id)
+            .having(func.count(Playlist.owner_id.distinct()) >= min_listeners)
             .subquery()
         )
         rows = self.session.execute(

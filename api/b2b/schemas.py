@@ -12,6 +12,10 @@ from api.playlists.schemas import RecommendationOptions
 from api.tracks.schemas import TextSearchOut, TrackBrief
 from api.tracks.text_search import MAX_PROMPT_CHARS
 
+#: the longest raw query vector accepted: above every encoder served here (MuQ-large 1024, MuQ-MuLan 512, MusiCNN's
+#: widest hidden state 1506); a longer one is refused by the schema before it is read into a query
+MAX_VECTOR_DIMENSION = 2048
+
 _QUERY_EXAMPLE: dict[str, JsonValue] = {
     "seed_track_ids": [2, 5],
     "count": 10,
@@ -47,7 +51,9 @@ class RecommendationRequest(QueryOptions):
         default_factory=list, max_length=10, description="library track ids (1..10); or give `vector`"
     )
     vector: list[float] | None = Field(
-        default=None, description="a raw query vector of the served dimension (see /v1/meta), instead of seeds"
+        default=None,
+        max_length=MAX_VECTOR_DIMENSION,
+        description="a raw query vector of the served dimension (see /v1/meta), instead of seeds",
     )
 
     @field_validator("seed_track_ids")
@@ -197,9 +203,13 @@ class WeekShares(BaseModel):
 
     week: str = Field(description='ISO week, e.g. "2026-W48"', examples=["2026-W48"])
     starts: date = Field(description="its Monday (UTC)")
-    total: int
-    genre: list[TagShare] = Field(description="largest first")
-    mood: list[TagShare] = Field(description="largest first")
+    total: int = Field(description="every playlist created (like given) in the week, listed rows or not")
+    genre: list[TagShare] = Field(
+        description="largest first; only labels of at least `trend_min_listeners` distinct listeners (default 5)"
+    )
+    mood: list[TagShare] = Field(
+        description="largest first; only labels of at least `trend_min_listeners` distinct listeners (default 5)"
+    )
 
 
 class TagMove(BaseModel):
@@ -235,16 +245,16 @@ _TRENDS_EXAMPLE: dict[str, JsonValue] = {
         {
             "week": "2026-W48",
             "starts": "2026-11-23",
-            "total": 4,
-            "genre": [{"value": "Rock", "count": 3, "share": 0.75}, {"value": "Folk", "count": 1, "share": 0.25}],
-            "mood": [{"value": "driving", "count": 3, "share": 0.75}, {"value": None, "count": 1, "share": 0.25}],
+            "total": 40,
+            "genre": [{"value": "Rock", "count": 30, "share": 0.75}, {"value": "Folk", "count": 10, "share": 0.25}],
+            "mood": [{"value": "driving", "count": 30, "share": 0.75}, {"value": None, "count": 10, "share": 0.25}],
         },
         {
             "week": "2026-W49",
             "starts": "2026-11-30",
-            "total": 2,
-            "genre": [{"value": "Folk", "count": 2, "share": 1.0}],
-            "mood": [{"value": "dreamy", "count": 2, "share": 1.0}],
+            "total": 20,
+            "genre": [{"value": "Folk", "count": 20, "share": 1.0}],
+            "mood": [{"value": "dreamy", "count": 20, "share": 1.0}],
         },
     ],
     "liked": [
@@ -252,9 +262,9 @@ _TRENDS_EXAMPLE: dict[str, JsonValue] = {
         {
             "week": "2026-W49",
             "starts": "2026-11-30",
-            "total": 1,
-            "genre": [{"value": "Rock", "count": 1, "share": 1.0}],
-            "mood": [{"value": "driving", "count": 1, "share": 1.0}],
+            "total": 10,
+            "genre": [{"value": "Rock", "count": 10, "share": 1.0}],
+            "mood": [{"value": "driving", "count": 10, "share": 1.0}],
         },
     ],
     "movers": {
@@ -289,7 +299,7 @@ _TRENDS_EXAMPLE: dict[str, JsonValue] = {
             "album": "AWOL - A Way Of Life",
             "genre_top": "Hip-Hop",
             "duration_seconds": 168.0,
-            "playlists": 3,
+            "playlists": 12,
         }
     ],
 }
@@ -306,7 +316,10 @@ class TrendsOut(BaseModel):
     created: list[WeekShares] = Field(description="playlists created, per week of creation (every week of the range)")
     liked: list[WeekShares] = Field(description="likes given, per week of the like, by the liked playlist's labels")
     movers: dict[TrendSource, Movers]
-    top_seed_tracks: list[SeedTrackUse] = Field(description="most used seeds of the playlists created in the range")
+    top_seed_tracks: list[SeedTrackUse] = Field(
+        description="most used seeds of the playlists created in the range, each used by at least "
+        "`trend_min_listeners` distinct listeners (default 5)"
+    )
 
 
 class TextRecommendationRequest(BaseModel):

@@ -356,7 +356,7 @@ def plans_of(request: Request) -> Mapping[str, Plan]:
     return plans
 
 
-def get_b2b_limiter(request: Request) -> B2BLimiter:
+async def get_b2b_limiter(request: Request) -> B2BLimiter:
     """The process's B2B limiter (Redis or memory), made at start-up."""
     limiter: B2BLimiter = request.app.state.b2b_limiter
     return limiter
@@ -365,7 +365,7 @@ def get_b2b_limiter(request: Request) -> B2BLimiter:
 B2BLimiterDep = Annotated[B2BLimiter, Depends(get_b2b_limiter)]
 
 
-def get_b2b_service(request: Request, session: SessionDep, limiter: B2BLimiterDep) -> B2BService:
+async def get_b2b_service(request: Request, session: SessionDep, limiter: B2BLimiterDep) -> B2BService:
     """The request's B2B service (the app's plans, the limiter's clock)."""
     return B2BService(B2BRepository(session), plans_of(request), limiter.clock)
 
@@ -375,7 +375,7 @@ def b2b_service_for(session: Session, plans: Mapping[str, Plan] = PLANS) -> B2BS
     return B2BService(B2BRepository(session), plans)
 
 
-def get_recommender(playlists: PlaylistGeneratorDep, session: SessionDep, index: OptionalIndexDep) -> Recommender:
+async def get_recommender(playlists: PlaylistGeneratorDep, session: SessionDep, index: OptionalIndexDep) -> Recommender:
     """The request's recommender: 503 when no index is served (PlaylistGeneratorDep refuses)."""
     del index
     return Recommender(playlists, B2BRepository(session))

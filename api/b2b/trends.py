@@ -2,7 +2,12 @@
 
 A playlist's label on an axis is the filter it asked for (`genre`, `mood_style`), else the label most of its
 seeds share (the recipe's `seed_profile`), else none; the counting is done in SQL (`B2BRepository`), the shares,
-the movers and the chart here."""
+the movers and the chart here.
+
+No cell of a report reveals one listener's choices: a label's row in a week, or a seed track, is listed only when at
+least `trend_min_listeners` distinct listeners (owners of the playlists, or givers of the likes) are behind it; the
+week's `total` still counts everything, so the listed shares of a week add up to less than 1 by what was
+withheld."""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from fastapi import Depends
 from api.b2b.repository import B2BRepository, WeekCounts
 from api.b2b.schemas import Movers, SeedTrackUse, TagMove, TagShare, TrendAxis, TrendSource, TrendsOut, WeekShares
 from api.b2b.service import B2BLimiterDep
-from api.deps import SessionDep
+from api.deps import SessionDep, SettingsDep
 from api.errors import Unprocessable
 from api.tracks.service import brief
 
@@ -43,16 +48,23 @@ def week_range(until: date, weeks: int) -> list[date]:
     return [last - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
 
 
-def _shares(counts: dict[str | None, int]) -> list[TagShare]:
-    total = sum(counts.values())
-    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0] is None, kv[0] or ""))
-    return [TagShare(value=v, count=n, share=round(n / total, 4)) for v, n in ordered if n > 0]
+#: label -> (playlists or likes, distinct listeners behind them) of one week on one axis
+LabelCounts = dict[str | None, tuple[int, int]]
 
 
-def _by_week(rows: WeekCounts) -> dict[date, dict[str | None, int]]:
-    out: dict[date, dict[str | None, int]] = defaultdict(dict)
-    for week, value, n in rows:
-        out[week][value] = out[week].get(value, 0) + n
+def _shares(counts: LabelCounts, total: int, min_listeners: int) -> list[TagShare]:
+    """The week's labels backed by at least `min_listeners` listeners, largest first, as shares of `total`."""
+    listed = {v: n for v, (n, listeners) in counts.items() if listeners >= min_listeners and n > 0}
+    ordered = sorted(listed.items(), key=lambda kv: (-kv[1], kv[0] is None, kv[0] or ""))
+    return [TagShare(value=v, count=n, share=round(n / total, 4)) for v, n in ordered]
+
+
+def _by_week(rows: WeekCounts) -> dict[date, LabelCounts]:
+    out: dict[date, LabelCounts] = defaultdict(dict)
+    for week, value, n, listeners in rows:
+        before, most = out[week].get(value, (0, 0))
+        # distinct listeners of two rows cannot be added (one may be in both): the larger is a safe lower bound
+        out[week][value] = (before + n, max(most, listeners))
     return out
 
 
@@ -77,13 +89,14 @@ def _movers(weeks: Sequence[WeekShares], top: int) -> Movers:
 class TrendService:
     """Builds the weekly trend report from SQL aggregates."""
 
-    def __init__(self, repo: B2BRepository, clock: Callable[[], datetime]) -> None:
+    def __init__(self, repo: B2BRepository, clock: Callable[[], datetime], min_listeners: int) -> None:
         self.repo = repo
         self.clock = clock
+        self.min_listeners = min_listeners
 
     def report(self, until: date | None, weeks: int, top: int) -> TrendsOut:
         """Shares per week of the `weeks` ISO weeks ending with `until`'s (default: this week), the movers of the
-        last two weeks and the `top` seed tracks of the range."""
+        last two weeks and the `top` seed tracks of the range; cells of fewer than `min_listeners` left out."""
         if not 2 <= weeks <= MAX_WEEKS or not 1 <= top <= MAX_TOP:
             raise Unprocessable(f"weeks must be 2..{MAX_WEEKS} and top 1..{MAX_TOP}")
         mondays = week_range(until or self.clock().date(), weeks)
@@ -98,18 +111,21 @@ class TrendService:
             per_axis = {
                 axis: _by_week(count(option, key, since_at, until_at)) for axis, (option, key) in TREND_AXES.items()
             }
-            series[source] = [
-                WeekShares(
-                    week=iso_week(monday),
-                    starts=monday,
-                    # every playlist (like) has exactly one label per axis, none included: the genre rows add up
-                    total=sum(per_axis["genre"].get(monday, {}).values()),
-                    genre=_shares(per_axis["genre"].get(monday, {})),
-                    mood=_shares(per_axis["mood"].get(monday, {})),
+            series[source] = []
+            for monday in mondays:
+                genre, mood = per_axis["genre"].get(monday, {}), per_axis["mood"].get(monday, {})
+                # every playlist (like) has exactly one label per axis, none included: all the genre rows add up
+                total = sum(n for n, _ in genre.values())
+                series[source].append(
+                    WeekShares(
+                        week=iso_week(monday),
+                        starts=monday,
+                        total=total,
+                        genre=_shares(genre, total, self.min_listeners),
+                        mood=_shares(mood, total, self.min_listeners),
+                    )
                 )
-                for monday in mondays
-            ]
-        seeds = self.repo.top_seed_tracks(since_at, until_at, top)
+        seeds = self.repo.top_seed_tracks(since_at, until_at, top, self.min_listeners)
         return TrendsOut(
             since=mondays[0],
             until=mondays[-1] + timedelta(days=6),
@@ -158,9 +174,9 @@ def trend_chart(report: TrendsOut, axis: TrendAxis, fmt: ChartFormat) -> bytes:
     return buf.getvalue()
 
 
-def get_trend_service(session: SessionDep, limiter: B2BLimiterDep) -> TrendService:
+async def get_trend_service(session: SessionDep, settings: SettingsDep, limiter: B2BLimiterDep) -> TrendService:
     """The request's trend service (the limiter's clock says what "this week" is)."""
-    return TrendService(B2BRepository(session), limiter.clock)
+    return TrendService(B2BRepository(session), limiter.clock, settings.trend_min_listeners)
 
 
 TrendServiceDep = Annotated[TrendService, Depends(get_trend_service)]

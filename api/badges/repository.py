@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from sqlalchemy import Select, case, distinct, exists, func, null, select
+from sqlalchemy import Select, String, bindparam, case, distinct, exists, func, null, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from api.db.models import Follow, Genre, Playlist, PlaylistLike, PlaylistTrack, Track, Upload, UserBadge
 from api.db.session import insert_once
+
+#: the user every activity count is about, bound at execution: the statements are built once and reused
+USER = bindparam("user_id", type_=String)
+#: a user id or the bound `USER` parameter
+UserRef = str | ColumnElement[str]
 
 
 class BadgeRepository:
@@ -34,18 +41,18 @@ class BadgeRepository:
     # -- the activity counts badge rules read; `progress` reads them all in one round trip --
 
     @staticmethod
-    def _playlists(user_id: str, public_only: bool = False) -> Select[Any]:
+    def _playlists(user_id: UserRef, public_only: bool = False) -> Select[Any]:
         stmt = select(func.count()).select_from(Playlist).where(Playlist.owner_id == user_id)
         if public_only:
             stmt = stmt.where(Playlist.visibility == "public")
         return stmt
 
     @staticmethod
-    def _uploads(user_id: str) -> Select[Any]:
+    def _uploads(user_id: UserRef) -> Select[Any]:
         return select(func.count()).select_from(Upload).where(Upload.owner_id == user_id)
 
     @staticmethod
-    def _likes_received(user_id: str) -> Select[Any]:
+    def _likes_received(user_id: UserRef) -> Select[Any]:
         return (
             select(func.count())
             .select_from(PlaylistLike)
@@ -54,11 +61,11 @@ class BadgeRepository:
         )
 
     @staticmethod
-    def _following(user_id: str) -> Select[Any]:
+    def _following(user_id: UserRef) -> Select[Any]:
         return select(func.count()).select_from(Follow).where(Follow.follower_id == user_id)
 
     @staticmethod
-    def _distinct_genres(user_id: str) -> Select[Any]:
+    def _distinct_genres(user_id: UserRef) -> Select[Any]:
         return (
             select(func.count(distinct(Track.genre_top)))
             .select_from(PlaylistTrack)
@@ -68,7 +75,7 @@ class BadgeRepository:
         )
 
     #: every activity count by name: what the badge rules' `measure` names
-    MEASURES: ClassVar[dict[str, Callable[[str], Select[Any]]]] = {
+    MEASURES: ClassVar[dict[str, Callable[[UserRef], Select[Any]]]] = {
         "playlists": _playlists,
         "public_playlists": lambda u: BadgeRepository._playlists(u, public_only=True),
         "uploads": _uploads,
@@ -83,12 +90,7 @@ class BadgeRepository:
         if not measure_of:
             return {}
         names = list(measure_of)
-        columns = []
-        for name in names:
-            held = exists().where(UserBadge.user_id == user_id, UserBadge.badge == name)
-            count = self.MEASURES[measure_of[name]](user_id).scalar_subquery()
-            columns.append(case((held, null()), else_=func.coalesce(count, 0)).label(name))
-        row = self.session.execute(select(*columns)).one()
+        row = self.session.execute(_progress_statement(tuple(measure_of.items())), {"user_id": user_id}).one()
         return {n: None if v is None else int(v) for n, v in zip(names, row, strict=True)}
 
     def genre_counts(self, user_id: str, public_only: bool) -> dict[str, int]:
@@ -113,3 +115,16 @@ class BadgeRepository:
                 select(Genre.genre_id, Genre.title).where(Genre.parent == 0).order_by(Genre.genre_id)
             )
         ]
+
+
+@functools.lru_cache(maxsize=32)
+def _progress_statement(measure_of: tuple[tuple[str, str], ...]) -> Select[Any]:
+    """`BadgeRepository.progress`'s statement for one set of (badge, measure), built once: SQLAlchemy memoises a
+    statement's cache key on the object, and walking this one's dozen subqueries for a key cost ~8 ms of CPU per
+    request when it was rebuilt with the user id inlined (`benchmarks.round_trips`, docs/BENCHMARKS.md)."""
+    columns = []
+    for name, measure in measure_of:
+        held = exists().where(UserBadge.user_id == USER, UserBadge.badge == name)
+        count = BadgeRepository.MEASURES[measure](USER).scalar_subquery()
+        columns.append(case((held, null()), else_=func.coalesce(count, 0)).label(name))
+    return select(*columns)

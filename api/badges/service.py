@@ -152,7 +152,7 @@ def avatar_svg(user_id: str, mix: list[GenreShare], size: int = 128) -> str:
     return "".join(parts)
 
 
-def get_badge_service(session: SessionDep) -> BadgeService:
+async def get_badge_service(session: SessionDep) -> BadgeService:
     """The request's badge service."""
     return BadgeService(BadgeRepository(session), UserRepository(session))
 

@@ -57,10 +57,8 @@ class BlocklistService:
 
     def blocklist(self, owner_id: str) -> Blocklist:
         """The engine's view of the list."""
-        return Blocklist(
-            artist_ids=frozenset(self.repo.ids(owner_id, "artist")),
-            track_ids=frozenset(self.repo.ids(owner_id, "track")),
-        )
+        artists, tracks = self.repo.all_ids(owner_id)
+        return Blocklist(artist_ids=frozenset(artists), track_ids=frozenset(tracks))
 
     def _known(self, kind: BlockedKind, item_id: int) -> None:
         found = self.repo.artist(item_id) if kind == "artist" else self.repo.track(item_id)
@@ -73,12 +71,12 @@ def blocklist_service(session: Session, owner: BlocklistOwner) -> BlocklistServi
     return BlocklistService(BlocklistRepository(session, owner))
 
 
-def get_user_blocklists(session: SessionDep) -> BlocklistService:
+async def get_user_blocklists(session: SessionDep) -> BlocklistService:
     """The request's service for listeners' blocklists."""
     return blocklist_service(session, "user")
 
 
-def get_org_blocklists(session: SessionDep) -> BlocklistService:
+async def get_org_blocklists(session: SessionDep) -> BlocklistService:
     """The request's service for organisations' blocklists."""
     return blocklist_service(session, "org")
 

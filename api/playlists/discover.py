@@ -57,7 +57,7 @@ class Discovered:
     account (why the playlist is short, if it is)."""
 
     picks: list[tuple[Track, SearchHit, Pick]]
-    vectors: dict[int, np.ndarray]
+    vectors: dict[int, np.ndarray]  # the picks' stored vectors (exact: a playlist's embedding is their mean)
     playlist: DiscoveredPlaylist
 
 
@@ -173,7 +173,7 @@ def discover(
         pool, exhausted = _fetch(
             index, repo, query.astype(np.float32), want, filters, plan, options.max_per_artist, left_out
         )
-        vectors = index.get_vectors([t.track_id for t, _ in pool])
+        vectors = index.candidate_vectors([t.track_id for t, _ in pool])
         pool = [(t, h) for t, h in pool if t.track_id in vectors]
         if not pool:
             raise Unprocessable("no library track matches these filters; loosen them", reason="no_match")
@@ -200,4 +200,6 @@ def discover(
         want = min(2 * want, MAX_POOL)
     if not result.picks:
         raise Unprocessable(result.explanation or "no library track fits these rules", reason="no_match")
-    return Discovered(picks=[(*pool[p.row], p) for p in result.picks], vectors=vectors, playlist=result)
+    picks = [(*pool[p.row], p) for p in result.picks]
+    stored = index.get_vectors([t.track_id for t, _, _ in picks])  # a few rows: the candidates' may be quantised
+    return Discovered(picks=picks, vectors=stored, playlist=result)

@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, literal, select, union_all, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from api.db.models import (
@@ -97,9 +97,10 @@ class PlaylistRepository:
         self.session.flush()
         self.record_served(playlist.id, [t for t, _, _ in entries])
 
-    def record_served(self, playlist_id: str, track_ids: Sequence[int]) -> None:
-        """Remember that the playlist has served `track_ids` (already remembered ones stay as they were)."""
-        known = self.served_ids(playlist_id)
+    def record_served(self, playlist_id: str, track_ids: Sequence[int], *, new: bool = False) -> None:
+        """Remember that the playlist has served `track_ids` (already remembered ones stay as they were; `new`: the
+        playlist was made in this transaction and has served nothing yet, so there is nothing to read first)."""
+        known = set() if new else self.served_ids(playlist_id)
         self.session.add_all(
             PlaylistServedTrack(playlist_id=playlist_id, track_id=t) for t in dict.fromkeys(track_ids) if t not in known
         )
@@ -194,6 +195,19 @@ class BlocklistRepository:
     def ids(self, owner_id: str, kind: BlockedKind) -> set[int]:
         """The blocked artist or track ids."""
         return set(self.session.scalars(select(self._item(kind)).where(self._owner(kind) == owner_id)))
+
+    def all_ids(self, owner_id: str) -> tuple[set[int], set[int]]:
+        """(blocked artist ids, blocked track ids) in one statement (every playlist and `/v1` answer reads both)."""
+        both = union_all(
+            *(
+                select(literal(kind).label("kind"), self._item(kind).label("item")).where(self._owner(kind) == owner_id)
+                for kind in ("artist", "track")
+            )
+        )
+        found: dict[str, set[int]] = {"artist": set(), "track": set()}
+        for kind, item in self.session.execute(both):
+            found[kind].add(int(item))
+        return found["artist"], found["track"]
 
     def artists(self, owner_id: str) -> list[tuple[Artist, datetime]]:
         """The blocked artists, newest block first."""

@@ -98,8 +98,8 @@ def summary(playlist: Playlist, n_tracks: int, likes: int = 0) -> PlaylistSummar
 
 
 class PlaylistService:
-    """Builds, stores and reads playlists; every write keeps the owner's stored taste current and awards the
-    badges it earns."""
+    """Builds, stores and reads playlists; every write that touches a public playlist (or makes one public or
+    private) keeps the owner's stored taste current, and writes award the badges they earn."""
 
     def __init__(
         self,
@@ -132,8 +132,8 @@ class PlaylistService:
             for i, p in enumerate(made.picks)
         ]
         self.repo.add(playlist)
-        self.repo.record_served(playlist.id, [p.track.track_id for p in made.picks])
-        self.tastes.refresh(owner.id)
+        self.repo.record_served(playlist.id, [p.track.track_id for p in made.picks], new=True)
+        # a new playlist is private: the owner's public taste (`user_tastes`) stays as it was
         log.info("playlist created", playlist_id=playlist.id, seeds=len(made.seeds), tracks=len(made.picks))
         out = self._out(playlist, made.seeds, [(p.track, p.score, p.why, False) for p in made.picks])
         self.badges.evaluate(owner.id)
@@ -190,7 +190,8 @@ class PlaylistService:
         lineage = {"forked_from": recipe["forked_from"]} if "forked_from" in recipe else {}
         playlist.recipe = {**new_recipe, **lineage, "refreshed_from": recipe.get("collection"), "kept": len(kept)}
         playlist.embedding = self._embedding([t for t, _, _ in entries])
-        self.tastes.refresh(user.id)
+        if playlist.visibility == "public":  # only public playlists make up the stored taste
+            self.tastes.refresh(user.id)
         refreshed = self.repo.get(playlist_id)
         assert refreshed is not None
         return self.out(refreshed)
@@ -219,8 +220,8 @@ class PlaylistService:
             for i, e in enumerate(source.entries)
         ]
         self.repo.add(fork)
-        self.repo.record_served(fork.id, [e.track_id for e in source.entries])
-        self.tastes.refresh(user.id)
+        # a fork is private: the owner's public taste stays as it was
+        self.repo.record_served(fork.id, [e.track_id for e in source.entries], new=True)
         log.info("playlist forked", playlist_id=fork.id, source_id=source.id)
         made = self.repo.get(fork.id)
         assert made is not None
@@ -349,7 +350,7 @@ class PlaylistService:
             picks=picks,
             seeds=seed_rows,
             recipe=recipe,
-            embedding=unit_mean([found.vectors[p.track.track_id] for p in picks]),
+            embedding=unit_mean([v for p in picks if (v := found.vectors.get(p.track.track_id)) is not None]),
             default_title=default_title,
         )
 
@@ -442,7 +443,8 @@ class PlaylistService:
             [(t, entries[t].score, entries[t].why) for t in body.track_ids],
             kept={t for t in body.track_ids if entries[t].kept},
         )
-        self.tastes.refresh(user.id)
+        if playlist.visibility == "public":  # only public playlists make up the stored taste
+            self.tastes.refresh(user.id)
         refreshed = self.repo.get(playlist_id)
         assert refreshed is not None
         return self.out(refreshed)
@@ -460,8 +462,11 @@ class PlaylistService:
 
     def delete(self, playlist_id: str, user: User) -> None:
         """Delete a playlist."""
-        self.repo.delete(self.owned(playlist_id, user))
-        self.tastes.refresh(user.id)
+        playlist = self.owned(playlist_id, user)
+        public = playlist.visibility == "public"
+        self.repo.delete(playlist)
+        if public:  # only public playlists make up the stored taste
+            self.tastes.refresh(user.id)
 
     def list_owned(self, user: User, page: Page) -> list[PlaylistSummary]:
         """The user's playlists, newest first."""
@@ -520,14 +525,14 @@ def _playlist_service(
     )
 
 
-def get_playlist_service(
+async def get_playlist_service(
     session: SessionDep, index: OptionalIndexDep, uploads: UploadServiceDep, badges: BadgeServiceDep
 ) -> PlaylistService:
     """The request's playlist service, with the served index when there is one (reads and edits)."""
     return _playlist_service(session, index, uploads, badges)
 
 
-def get_playlist_generator(
+async def get_playlist_generator(
     session: SessionDep, index: IndexDep, uploads: UploadServiceDep, badges: BadgeServiceDep
 ) -> PlaylistService:
     """The request's playlist service for generating playlists: 503 when no index is served."""

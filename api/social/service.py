@@ -181,7 +181,7 @@ def _nearest(query: np.ndarray, tastes: dict[int, TasteMatrix], except_id: str, 
     return ranked[:limit]
 
 
-def get_social_service(
+async def get_social_service(
     session: SessionDep, playlists: PlaylistServiceDep, badges: BadgeServiceDep, index: OptionalIndexDep
 ) -> SocialService:
     """The request's social service (with the served index, when there is one, for taste similarity)."""

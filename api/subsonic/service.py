@@ -97,7 +97,7 @@ class SubsonicService:
         return sub.sonic_matches(scored)
 
 
-def get_subsonic_service(recommender: RecommenderDep, tracks: TrackServiceDep) -> SubsonicService:
+async def get_subsonic_service(recommender: RecommenderDep, tracks: TrackServiceDep) -> SubsonicService:
     """The request's facade service (503, answered as code 0, while no index is served)."""
     return SubsonicService(recommender, tracks)
 

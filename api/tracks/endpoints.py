@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
 
 from api.common import Page, TrackId, page_query
+from api.deps import Viewer
 from api.errors import PROBLEM_RESPONSE
 from api.tracks.highlights import HighlightServiceDep
 from api.tracks.schemas import SonicPathOut, TextSearchOut, TrackComparisonOut, TrackDetail, TrackPage
@@ -103,16 +104,19 @@ def track_audio(track_id: TrackId, tracks: TrackServiceDep) -> FileResponse:
 @router.get(
     "/{track_id}/compare/{other_id}",
     response_model=TrackComparisonOut,
-    responses={404: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE, 503: PROBLEM_RESPONSE},
+    responses={401: PROBLEM_RESPONSE, 404: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE, 503: PROBLEM_RESPONSE},
     summary="Why, and where: a track against another",
 )
 def compare_tracks(
     track_id: TrackId,
     other_id: TrackId,
     highlights: HighlightServiceDep,
+    viewer: Viewer,
     top: Annotated[int, Query(ge=1, le=10, description="segment pairs to return")] = 3,
 ) -> TrackComparisonOut:
     """How `other_id` (a playlist result) relates to `track_id` (its seed): the pooled similarity, the shared and
     differing tags, and the `top` best-matching window pairs with start and end seconds in both tracks (each
-    window used once). Computed on demand from the tracks' dense windows; a busy encoder answers 503."""
-    return highlights.compare(track_id, other_id, top)
+    window used once). Computed from the tracks' dense windows: stored ones for anyone; a track not analysed yet
+    is embedded now for a signed-in listener only (anonymous: 401 `sign_in_required`); a busy encoder answers
+    503."""
+    return highlights.compare(track_id, other_id, top, may_embed=viewer is not None)

@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 
 from api.db.models import Track
 from api.deps import OptionalIndexDep, SessionDep
-from api.errors import NotFound, ServiceUnavailable, Unprocessable
+from api.errors import NotFound, ServiceUnavailable, Unauthorized, Unprocessable
 from api.tracks.repository import TrackRepository
 from api.tracks.schemas import SegmentPairOut, TagDifference, TrackComparisonOut
 from api.tracks.service import brief
@@ -30,6 +30,10 @@ class WindowStore(Protocol):
     """What highlights need from the store of library windows (`embedding.segments.SegmentStore`)."""
 
     policy: WindowPolicy
+
+    def get(self, track_id: int) -> TrackWindows | None:
+        """A track's stored windows, or None when they were never embedded."""
+        ...
 
 
 class WindowSource(Protocol):
@@ -50,12 +54,21 @@ class HighlightService:
         self.index = index
         self.windows = windows
 
-    def compare(self, track_id: int, other_id: int, top: int) -> TrackComparisonOut:
+    def compare(self, track_id: int, other_id: int, top: int, may_embed: bool) -> TrackComparisonOut:
         """`track_id` (a seed) against `other_id` (a result): NotFound for an unknown track or one whose audio
-        is absent, 422 for audio that cannot be decoded, 503 without an encoder or with a busy one."""
+        is absent, 422 for audio that cannot be decoded, 503 without an encoder or with a busy one, 401 when a
+        track's windows are not stored yet and the caller may not embed them (`may_embed`: signed in)."""
         track, other = self._track(track_id), self._track(other_id)
         if self.windows is None:
             raise ServiceUnavailable("no audio encoder is loaded in this service; highlights are unavailable")
+        if not may_embed:
+            # embedding a cold track holds an encoder slot for seconds: anonymous callers get stored windows only
+            for t in (track, other):
+                if self.windows.segments.get(t.track_id) is None:
+                    raise Unauthorized(
+                        f"track {t.track_id} has not been analysed yet; sign in to compare it",
+                        reason="sign_in_required",
+                    )
         segments = [self._segments(t.track_id, str(t.audio_path)) for t in (track, other)]
         rows = self.index.get_rows([track_id, other_id], fields=COMPARE_FIELDS) if self.index is not None else {}
         tags_a = rows.get(track_id) or {"genre_top": track.genre_top}
@@ -106,13 +119,13 @@ class HighlightService:
         return Segments(found.vectors, found.starts, found.ends)
 
 
-def get_window_source(request: Request) -> WindowSource | None:
+async def get_window_source(request: Request) -> WindowSource | None:
     """The service's encoder with its segment store (None when no encoder is loaded)."""
     source: WindowSource | None = getattr(request.app.state, "upload_embedder", None)
     return source
 
 
-def get_highlight_service(
+async def get_highlight_service(
     session: SessionDep,
     index: OptionalIndexDep,
     windows: Annotated[WindowSource | None, Depends(get_window_source)],

@@ -230,7 +230,7 @@ def _great_circle(a: np.ndarray, b: np.ndarray, n: int) -> list[np.ndarray]:
     return [slerp(a, b, float(t)) for t in np.linspace(0.0, 1.0, n)]
 
 
-def get_track_service(session: SessionDep, index: OptionalIndexDep) -> TrackService:
+async def get_track_service(session: SessionDep, index: OptionalIndexDep) -> TrackService:
     """The request's library service (with the served index, when there is one)."""
     return TrackService(TrackRepository(session), index)
 

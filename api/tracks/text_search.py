@@ -162,7 +162,7 @@ def load_text_search(settings: Settings) -> TextSearchState:
     return TextSearchState(index)
 
 
-def get_text_search(request: Request) -> TextSearchState:
+async def get_text_search(request: Request) -> TextSearchState:
     """The app's text search state (made at start-up)."""
     state: TextSearchState | None = getattr(request.app.state, "text_search", None)
     return state or TextSearchState(None, "text search was not loaded in this process")

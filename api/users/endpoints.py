@@ -26,16 +26,23 @@ users_router = APIRouter(prefix="/api/users", tags=["users"])
 _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE}
 
 
+def _client(request: Request) -> str:
+    """The client's address, the throttles' key: uvicorn puts a trusted proxy's X-Forwarded-For here
+    (`FORWARDED_ALLOW_IPS`, docs/SECURITY.md API2)."""
+    return request.client.host if request.client else "unknown"
+
+
 @auth_router.post(
     "/signup",
     status_code=status.HTTP_201_CREATED,
     response_model=OwnProfile,
-    responses={409: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE},
+    responses={409: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE, 429: PROBLEM_RESPONSE},
     summary="Create an account",
 )
-def signup(body: SignUp, users: UserServiceDep) -> OwnProfile:
-    """Create an account (password hashed with Argon2id); sign in with POST /api/auth/login."""
-    return own_profile(users.sign_up(body))
+def signup(body: SignUp, request: Request, users: UserServiceDep) -> OwnProfile:
+    """Create an account (password hashed with Argon2id); sign in with POST /api/auth/login. Sign-ups from one
+    address are throttled (429, Retry-After)."""
+    return own_profile(users.sign_up(body, _client(request)))
 
 
 @auth_router.post(
@@ -46,8 +53,7 @@ def signup(body: SignUp, users: UserServiceDep) -> OwnProfile:
 )
 def login(body: Login, request: Request, users: UserServiceDep) -> TokenPair:
     """A short-lived access token and a refresh token; repeated failures are throttled (429, Retry-After)."""
-    client = request.client.host if request.client else "unknown"
-    return users.login(body, client)
+    return users.login(body, _client(request))
 
 
 @auth_router.post("/refresh", response_model=TokenPair, responses=_AUTH_ERRORS, summary="Rotate tokens")

@@ -60,8 +60,12 @@ class UserService:
         self.settings = settings
         self.limiter = limiter
 
-    def sign_up(self, body: SignUp) -> User:
-        """Create an account; Conflict when the email is taken."""
+    def sign_up(self, body: SignUp, client: str) -> User:
+        """Create an account; Conflict when the email is taken; throttled per client address (every attempt
+        counts, so a script can neither mass-create accounts nor probe many emails for a 409)."""
+        if not self.limiter.signup_attempt(client):
+            retry = self.limiter.signup_retry_after(client)
+            raise TooManyRequests(f"too many sign-ups; try again in {retry} s", headers={"Retry-After": str(retry)})
         if self.repo.by_email(body.email) is not None:
             raise Conflict("an account with this email already exists")
         user = User(email=body.email, password_hash=hash_password(body.password), display_name=body.display_name)
@@ -163,7 +167,7 @@ class UserService:
         )
 
 
-def get_user_service(session: SessionDep, settings: SettingsDep, limiter: RateLimiterDep) -> UserService:
+async def get_user_service(session: SessionDep, settings: SettingsDep, limiter: RateLimiterDep) -> UserService:
     """The request's account service."""
     return UserService(UserRepository(session), settings, limiter)
 

@@ -262,3 +262,29 @@ async def test_compare_says_why_and_where(app_client: tuple[httpx.AsyncClient, A
 
     assert (await client.get(f"/api/tracks/{source}/compare/999999999")).status_code == 404
     assert (await client.get(f"/api/tracks/{source}/compare/{others[0]}", params={"top": 0})).status_code == 422
+
+
+async def test_anonymous_comparisons_never_embed(library: dict[str, Any], tmp_path: Path) -> None:
+    """Anonymous callers are answered from stored windows only (a cold track: 401 `sign_in_required`, nothing
+    embedded, no encoder slot taken); a signed-in listener's comparison embeds, and then anyone may read it."""
+    settings = library["settings"].model_copy(update={"data_dir": tmp_path})  # an empty segment store
+    app = create_app(settings=settings, track_index=library["index"], encoder=library["encoder"])
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://museed.test") as client:
+            store = app.state.upload_embedder.segments
+            a, b = sorted(t for t in library["catalog"].audio_paths() if t != library["source_id"])[:2]
+            r = await client.get(f"/api/tracks/{a}/compare/{b}")
+            assert r.status_code == 401 and r.headers["content-type"].startswith(PROBLEM)
+            assert r.json()["reason"] == "sign_in_required"
+            assert store.get(a) is None and store.get(b) is None
+            listener = await signed_in(client, "comparer")
+            first = await client.get(f"/api/tracks/{a}/compare/{b}", headers=listener)
+            assert first.status_code == 200, first.text
+            assert store.get(a) is not None and store.get(b) is not None
+            again = await client.get(f"/api/tracks/{a}/compare/{b}")
+            assert again.status_code == 200 and again.json() == first.json()
+            # one stored track is not enough: the other would be embedded
+            c = sorted(t for t in library["catalog"].audio_paths() if t != library["source_id"])[2]
+            r = await client.get(f"/api/tracks/{a}/compare/{c}")
+            assert r.status_code == 401 and store.get(c) is None

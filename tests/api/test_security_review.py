@@ -1,6 +1,6 @@
 """Regression tests behind docs/SECURITY.md that no domain suite held: cross-organisation key management (API1/API5),
-mass assignment on every request body (API3), no outbound HTTP client in the API (API7), no internals in a 500
-(API8). The other points cite the domain suites."""
+mass assignment on every request body (API3), the raw-vector cap (API4), no outbound HTTP client in the API and the
+Host allow-list (API7), no internals in a 500 (API8). The other points cite the domain suites."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.b2b.schemas import MAX_VECTOR_DIMENSION
 from api.b2b.service import b2b_service_for
 from api.db.migrate import upgrade
 from api.db.session import session_factory, transaction
@@ -156,3 +157,41 @@ def test_an_unexpected_error_answers_without_internals(tmp_path: Path) -> None:
     # rendered outside the middlewares, it still carries the security headers
     assert resp.headers["x-content-type-options"] == "nosniff" and resp.headers["cache-control"] == "no-store"
     assert resp.headers["content-security-policy"].startswith("default-src 'none'")
+
+
+def test_a_raw_vector_longer_than_any_encoder_is_refused_by_the_schema(app_client: tuple[TestClient, str]) -> None:
+    c, url = app_client
+    vector = c.get("/openapi.json").json()["components"]["schemas"]["RecommendationRequest"]["properties"]["vector"]
+    assert vector["anyOf"][0]["maxItems"] == MAX_VECTOR_DIMENSION == 2048
+    with transaction(session_factory(url)) as s:
+        b2b = b2b_service_for(s)
+        key = b2b.create_key(b2b.create_org("Vectors").id, "pro", ["recommend"]).key
+    headers = {"X-API-Key": key}
+    for body in ({"vector": [0.5] * (MAX_VECTOR_DIMENSION + 1)}, {"queries": [{"vector": [0.5] * 100_000}]}):
+        path = "/v1/recommendations/batch" if "queries" in body else "/v1/recommendations"
+        resp = c.post(path, json=body, headers=headers)
+        assert resp.status_code == 422 and resp.headers["content-type"].startswith("application/problem+json")
+        assert [e["type"] for e in resp.json()["errors"]] == ["too_long"], resp.text
+
+
+def test_hosts_outside_the_allow_list_are_refused(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'h.sqlite'}",
+        milvus_uri=str(tmp_path / "m.db"),
+        serve_uploads=False,
+        allowed_hosts=["museed.example", "*.museed.example"],
+    )
+    upgrade(settings.sqlalchemy_url)
+    with TestClient(create_app(settings), base_url="http://museed.example") as c:
+        assert c.get("/healthz").status_code == 200
+        assert c.get("/api/tracks", headers={"Host": "eu.museed.example:8443"}).status_code == 200
+        for host in ("evil.example", "museed.example.evil.example", "evil@museed.example", ""):
+            for path in ("/api/tracks", "/v1/meta", "/", "/docs", "/api/playlists/0/export.m3u"):
+                resp = c.get(path, headers={"Host": host})
+                assert resp.status_code == 400, (host, path, resp.status_code)
+                assert resp.headers["content-type"].startswith("application/problem+json")
+                assert resp.json()["reason"] == "untrusted_host"
+                assert resp.headers["x-content-type-options"] == "nosniff"  # the security headers are outside
+    # the embedded default answers any Host (the proxy in front pins it, or MUSEED_ALLOWED_HOSTS does)
+    with TestClient(create_app(settings.model_copy(update={"allowed_hosts": ["*"]}))) as c:
+        assert c.get("/healthz", headers={"Host": "anything.example"}).status_code == 200

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from api.b2b.trends import iso_week, week_range
+from api.b2b.repository import B2BRepository
+from api.b2b.trends import TrendService, iso_week, week_range
 from api.db.models import Playlist, PlaylistLike, User
 from api.db.session import session_factory, transaction
 from tests.api.conftest import PROBLEM, signed_in
@@ -23,12 +24,15 @@ from tests.api.test_b2b import B2B, _settings, auth, running, seeds
 W1 = date(2021, 3, 1)  # Monday of 2021-W09
 W2 = W1 + timedelta(weeks=1)
 W3 = W1 + timedelta(weeks=2)
+W_PRIVACY = date(2021, 6, 7)  # Monday of 2021-W23, the minimum-listeners test's own week
 
 
 @pytest.fixture
 async def b2b(stack: dict[str, Any]) -> AsyncIterator[B2B]:
-    """One app instance with the in-memory limiter (trends need no Redis)."""
-    async with running(stack, _settings(stack, None), 1) as b:
+    """One app instance with the in-memory limiter (trends need no Redis), listing every cell: the counting is
+    tested with one listener; the minimum of listeners per cell has its own test with the default setting."""
+    settings = _settings(stack, None).model_copy(update={"trend_min_listeners": 1})
+    async with running(stack, settings, 1) as b:
         yield b
 
 
@@ -167,3 +171,48 @@ async def test_a_listener_playlist_shows_up_in_this_weeks_report(b2b: B2B) -> No
     assert count(after, "genre", genre) == count(before, "genre", genre) + 1
     mood = profile.get("mood_style")
     assert count(after, "mood", mood) == count(before, "mood", mood) + 1
+
+
+async def test_a_cell_of_fewer_than_five_listeners_is_not_listed(stack: dict[str, Any]) -> None:
+    """One listener's three private playlists (seed `lone`, Folk/somber) and the like they gave one of them stay out
+    of the report; five listeners' private playlists (seed `shared`, Rock/driving) and their five likes are listed.
+    The weeks' totals count everything."""
+    lone, shared = seeds(stack, 14, 15)
+    async with running(stack, _settings(stack, None), 1) as b2b:
+        assert b2b.settings.trend_min_listeners == 5  # the default
+        with transaction(session_factory(b2b.url)) as s:
+            users = [
+                User(email=f"p-{uuid.uuid4().hex}@example.org", password_hash="x", display_name="p") for _ in range(6)
+            ]
+            s.add_all(users)
+            s.flush()
+            solo, crowd = users[0], users[1:]
+            folk = {"genre_top": "Folk", "mood_style": "somber"}
+            alone = [_playlist(solo.id, _at(W_PRIVACY, day), [lone], folk) for day in range(3)]
+            rock = {"genre_top": "Rock", "mood_style": "driving"}
+            together = [_playlist(u.id, _at(W_PRIVACY, i % 7), [shared], rock) for i, u in enumerate(crowd)]
+            s.add_all([*alone, *together])
+            s.flush()
+            s.add(PlaylistLike(user_id=solo.id, playlist_id=alone[0].id, created_at=_at(W_PRIVACY, 4)))
+            s.add_all(
+                PlaylistLike(user_id=u.id, playlist_id=together[0].id, created_at=_at(W_PRIVACY, 5)) for u in crowd
+            )
+        key = b2b.key(scopes=("trends",))
+        r = await b2b.clients[0].get(f"/v1/trends?weeks=2&until={W_PRIVACY}&top=50", headers=auth(key))
+        assert r.status_code == 200, r.text
+        body = r.json()
+    week = body["created"][-1]
+    assert (week["week"], week["total"]) == ("2021-W23", 8)
+    assert week["genre"] == [{"value": "Rock", "count": 5, "share": 0.625}]
+    assert week["mood"] == [{"value": "driving", "count": 5, "share": 0.625}]
+    liked = body["liked"][-1]
+    assert liked["total"] == 6 and liked["genre"] == [{"value": "Rock", "count": 5, "share": 0.8333}]
+    assert [(t["track_id"], t["playlists"]) for t in body["top_seed_tracks"]] == [(shared, 5)]
+    movers = [m["value"] for source in body["movers"].values() for d in ("rising", "falling") for m in source[d]]
+    assert "Folk" not in movers and "somber" not in movers and "Rock" in movers
+    # what was withheld is there to be found: listed at a minimum of one listener
+    with transaction(session_factory(b2b.url)) as s:
+        report = TrendService(B2BRepository(s), lambda: datetime.now(UTC), 1).report(W_PRIVACY, 2, 50)
+    assert {t.track_id: t.playlists for t in report.top_seed_tracks} == {shared: 5, lone: 3}
+    assert [(x.value, x.count) for x in report.created[-1].genre] == [("Rock", 5), ("Folk", 3)]
+    assert [(x.value, x.count) for x in report.liked[-1].genre] == [("Rock", 5), ("Folk", 1)]

@@ -148,3 +148,39 @@ async def test_bad_tokens_are_refused(client: httpx.AsyncClient) -> None:
     resp = await client.get("/api/users/me", headers={"Authorization": f"Bearer {forged}"})
     assert resp.status_code == 401 and resp.headers["www-authenticate"] == "Bearer"
     assert (await client.get("/api/users/" + "f" * 32)).status_code == 404
+
+
+async def test_sign_ups_are_throttled_per_address(db_url: str, tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=db_url,
+        milvus_uri=str(tmp_path / "m.db"),
+        serve_uploads=False,
+        signup_rate_limit="2/hour",
+    )
+    app = create_app(settings=settings)
+    async with app.router.lifespan_context(app):
+
+        def client_at(address: str) -> httpx.AsyncClient:
+            transport = httpx.ASGITransport(app=app, client=(address, 40000))
+            return httpx.AsyncClient(transport=transport, base_url="http://museed.test")
+
+        async with client_at("203.0.113.7") as script, client_at("198.51.100.20") as neighbour:
+            await signup(script, "one@example.org")
+            # a taken email counts too: probing for existing accounts spends the same allowance
+            taken = await script.post(
+                "/api/auth/signup", json={"email": "one@example.org", "password": PASSWORD, "display_name": "x"}
+            )
+            assert taken.status_code == 409
+            blocked = await script.post(
+                "/api/auth/signup", json={"email": "two@example.org", "password": PASSWORD, "display_name": "x"}
+            )
+            assert blocked.status_code == 429 and blocked.headers["content-type"].startswith(PROBLEM)
+            assert 1 <= int(blocked.headers["retry-after"]) <= 3600
+            # nothing was created past the limit, and another address is not affected
+            assert (
+                await script.post("/api/auth/login", json={"email": "two@example.org", "password": PASSWORD})
+            ).status_code == 401
+            await signup(neighbour, "two@example.org")
+            assert (
+                await neighbour.post("/api/auth/login", json={"email": "two@example.org", "password": PASSWORD})
+            ).status_code == 200

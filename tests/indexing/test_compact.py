@@ -162,3 +162,32 @@ def test_store_rows_match_what_milvus_stores() -> None:
     ]
     jazz = store.matching_rows({"genre_top": "Jazz"})
     assert store.matching_rows({}) is None and jazz is not None and len(jazz) == 0
+
+
+def test_candidate_vectors_come_from_the_store_without_a_round_trip(
+    milvus_uri: str, unique_alias: str, tmp_path: Path
+) -> None:
+    vs, meta = clustered_vectors(n=400)
+    index = TrackIndex(milvus_uri, alias=unique_alias)
+    plan = dataclasses.replace(IndexPlan(index_type="IVF_FLAT", nlist=4, nprobe=4), rerank=50, exact_max_rows=100)
+    try:
+        index.build(vs, meta, plan=plan, sample_queries=5, store_dir=tmp_path / "stores")
+        ids = [int(t) for t in vs.track_ids[[3, 70, 250]]]
+        queries: list[Any] = []
+        real = index.client.query
+        index.client.query = lambda *a, **kw: queries.append(kw) or real(*a, **kw)  # type: ignore[method-assign]
+        got = index.candidate_vectors([*ids, 987654])  # an id the collection lacks is absent, as in get_vectors
+        assert sorted(got) == sorted(ids)
+        assert len(queries) == 1 and "987654" in queries[0]["filter"]  # only the id the store lacks went to Milvus
+        row = {int(t): i for i, t in enumerate(vs.track_ids)}
+        for t in ids:
+            exact = vs.vectors[row[t]]
+            assert got[t].dtype == np.float32 and float(got[t] @ exact) == pytest.approx(1.0, abs=1e-3)
+            assert np.abs(got[t] - exact).max() <= np.abs(exact).max() / 127  # int8: half a step per component
+        shutil.rmtree(tmp_path / "stores")
+        index._stores.clear()  # no store: the stored vectors themselves
+        queries.clear()
+        without = index.candidate_vectors(ids)
+        assert len(queries) == 1 and all(np.array_equal(without[t], vs.vectors[row[t]]) for t in ids)
+    finally:
+        index.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -173,9 +174,17 @@ def create_app(
         if not app.state.text_search.available:
             log.info("text search unavailable", reason=app.state.text_search.reason)
         log.info("museed api started", db=settings.sqlalchemy_url.split("@")[-1], milvus=settings.milvus_target)
-        yield
-        if track_index is None and app.state.track_index is not None:
-            app.state.track_index.close()
+        # what start-up loaded (torch, pymilvus, the ORM's mappers, the encoder) lives as long as the process:
+        # frozen, the cyclic collector's full collections no longer walk it (360 ms each in a worker, the p99 of
+        # every route under load; docs/BENCHMARKS.md, "Garbage-collector pauses")
+        gc.collect()
+        gc.freeze()
+        try:
+            yield
+        finally:
+            gc.unfreeze()  # an app made again in this process (tests) must not keep the last one's objects
+            if track_index is None and app.state.track_index is not None:
+                app.state.track_index.close()
 
     app = FastAPI(
         title="MUSEED",

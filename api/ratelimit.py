@@ -20,14 +20,16 @@ class RateLimiter:
         self.limiter = MovingWindowRateLimiter(self.storage)
         self.login = parse(settings.login_rate_limit)
         self.signup = parse(settings.signup_rate_limit)
+        #: deployments (and test runs) sharing one Redis keep their counters apart, as the B2B limiter's do
+        self.prefix = settings.redis_key_prefix
 
     def login_allowed(self, key: str) -> bool:
         """Whether another failed login for `key` is still allowed (does not consume)."""
-        return bool(self.limiter.test(self.login, "login", key))
+        return bool(self.limiter.test(self.login, self.prefix, "login", key))
 
     def login_failed(self, key: str) -> None:
         """Count one failed login for `key`."""
-        self.limiter.hit(self.login, "login", key)
+        self.limiter.hit(self.login, self.prefix, "login", key)
 
     def login_retry_after(self, key: str) -> int:
         """Seconds until `key` may try again."""
@@ -35,14 +37,14 @@ class RateLimiter:
 
     def signup_attempt(self, client: str) -> bool:
         """Count one sign-up attempt from `client`; False (nothing counted) once its allowance is used up."""
-        return bool(self.limiter.hit(self.signup, "signup", client))
+        return bool(self.limiter.hit(self.signup, self.prefix, "signup", client))
 
     def signup_retry_after(self, client: str) -> int:
         """Seconds until `client` may sign up again."""
         return self._retry_after(self.signup, "signup", client)
 
     def _retry_after(self, item: RateLimitItem, namespace: str, key: str) -> int:
-        stats = self.limiter.get_window_stats(item, namespace, key)
+        stats = self.limiter.get_window_stats(item, self.prefix, namespace, key)
         return max(1, int(stats.reset_time - time.time()))
 
     def reset(self) -> None:

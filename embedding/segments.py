@@ -12,7 +12,10 @@ dense windows cost about 2 x duration / segment_seconds clips per track (53 for 
 embedding job and, for 106,574 tracks at 1024-d float16, about 11 GB; the reference finder reads a shortlist of
 a few tracks per request. So the windows of a track are embedded the first time a request needs them and then
 kept (`SegmentStore`, one small file per track and encoder, plus an in-process LRU), and `SegmentStore.fill` is
-the same function for a batch job that wants to pre-fill the store on a GPU.
+the same function for a batch job that wants to pre-fill the store on a GPU. That batch job exists for "which
+library recording is this?" (`GET /api/uploads/{id}/matches`), which must search every window of every track:
+`museed windows` fills the store and the window collection (`indexing.windows`) from it; its cost at FMA scale is
+in docs/EMBEDDING.md.
 """
 
 from __future__ import annotations
@@ -36,12 +39,16 @@ from embedding.audio import SILENCE_RMS, AudioError, AudioLimits, _check_source,
 if TYPE_CHECKING:
     from embedding.base import Encoder
     from embedding.job import SegmentPolicy
+    from museed.settings import Settings
 
 #: windows overlap by half: a passage one window long overlaps some window by at least 3/4 of its length
 HOP_FRACTION = 0.5
 STORE_MANIFEST = "segments.json"
 #: tracks whose windows are kept in memory per store
 MEMORY_TRACKS = 256
+#: a tail the window grid leaves unheard gets a window of its own from this share of a window on: a shorter one
+#: is an MP3's padding (a 10-s track decodes to 10.03 s), and its window would repeat the last one
+MIN_TAIL_FRACTION = 0.05
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,14 @@ class WindowPolicy:
             limits=policy.limits,
         )
 
+    @classmethod
+    def library(cls, settings: Settings, sample_rate: int) -> WindowPolicy:
+        """The dense windows of library tracks the settings ask for, at an encoder's `sample_rate`: the one policy
+        the reference finder, the window index and its fill job share."""
+        from embedding.job import SegmentPolicy
+
+        return cls.dense(SegmentPolicy.from_settings(settings, sample_rate=sample_rate))
+
     def key(self) -> str:
         """The policy as text (part of a segment store's identity)."""
         return f"{self.sample_rate}Hz/{self.window_seconds:g}s/{self.hop_seconds:g}s"
@@ -86,13 +101,14 @@ class WindowedAudio:
 
 def window_starts(duration: float, window: float, hop: float) -> np.ndarray:
     """Start times of the windows over `duration` seconds: every `hop` seconds while a whole window fits, plus one
-    window ending at the end when the grid leaves a tail unheard (one window at 0 for audio shorter than one)."""
+    window ending at the end when the grid leaves at least `MIN_TAIL_FRACTION` of a window unheard (one window at
+    0 for audio shorter than one)."""
     if duration <= window:
         return np.zeros(1)
     n = math.floor((duration - window) / hop + 1e-9) + 1
     starts = hop * np.arange(n, dtype=np.float64)
     tail = duration - window
-    if tail - starts[-1] > 1e-6:
+    if tail - starts[-1] >= MIN_TAIL_FRACTION * window:
         starts = np.append(starts, tail)
     return starts
 
@@ -190,6 +206,16 @@ class SegmentStore:
 
     def _file(self, track_id: int) -> Path:
         return self.folder / f"{int(track_id)}.npz"
+
+    @property
+    def manifest(self) -> dict[str, object]:
+        """What made this store's windows (store id, encoder, config hash, dim, window policy)."""
+        return dict(self._manifest)
+
+    @classmethod
+    def for_library(cls, settings: Settings, encoder: Encoder) -> SegmentStore:
+        """The store of library windows the API serves from (`<data_dir>/segments`, `WindowPolicy.library`)."""
+        return cls(settings.data_dir / "segments", encoder, WindowPolicy.library(settings, encoder.sample_rate))
 
     def get(self, track_id: int) -> TrackWindows | None:
         """The stored windows of a track (memory, then disk), or None when they were never embedded."""

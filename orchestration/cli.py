@@ -214,6 +214,24 @@ def index(
         console.print(line)
 
 
+@app.command()
+def windows(
+    fma: FmaOpt,
+    encoder: Annotated[
+        str, typer.Option("--encoder", help="the encoder the API serves uploads with (auto | small[:SEED] | ...)")
+    ] = "auto",
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="only the first N listed tracks")] = None,
+) -> None:
+    """Embed every library track window by window (the segment store) and fill the window index that answers
+    "which library recording is this?" (`GET /api/uploads/{id}/matches`); resumes where it stopped."""
+    from orchestration.windows import run_windows
+
+    with progress_bar("window index") as update:
+        report = run_windows(get_settings(), fma=fma, encoder=encoder, limit=limit, progress=update)
+    for line in report.summary_lines():
+        console.print(line)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every Alembic migration to the metadata DB."""

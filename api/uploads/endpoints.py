@@ -10,7 +10,7 @@ from starlette.datastructures import UploadFile as FormFile
 from api.common import PageDep, UploadId
 from api.deps import CurrentUser, SettingsDep
 from api.errors import PROBLEM_RESPONSE, PayloadTooLarge
-from api.uploads.schemas import ReferencesOut, UploadOut
+from api.uploads.schemas import MatchesOut, ReferencesOut, UploadOut
 from api.uploads.service import UploadServiceDep
 
 router = APIRouter(prefix="/api/uploads", tags=["uploads"])
@@ -100,3 +100,22 @@ def upload_references(
     passage of the demo is a near-copy of that recording. Library tracks are compared window by window (the
     first request for a track embeds its windows, so it is slower). A busy encoder answers 503."""
     return uploads.references(upload_id, user, limit)
+
+
+@router.get(
+    "/{upload_id}/matches",
+    response_model=MatchesOut,
+    responses={401: PROBLEM_RESPONSE, 404: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE, 503: PROBLEM_RESPONSE},
+    summary="Which library recording is my upload?",
+)
+def upload_matches(
+    upload_id: UploadId,
+    user: CurrentUser,
+    uploads: UploadServiceDep,
+    limit: int = Query(default=5, ge=1, le=20, description="library recordings to return"),
+) -> MatchesOut:
+    """The library recordings your upload may be an excerpt of, most similar first: your upload's windows are
+    searched among the windows of every library track (the window index), and each track is ranked by its best
+    window pair, returned with where it lies in your upload and in the track. Without a window index for the
+    served encoder the answer is 503 with reason `no_window_index`."""
+    return uploads.matches(upload_id, user, limit)

@@ -69,3 +69,36 @@ class ReferencesOut(BaseModel):
     shortlisted: int = Field(description="library tracks compared passage by passage")
     unavailable_track_ids: list[int] = Field(description="shortlisted tracks whose audio is absent or unusable")
     references: list[ReferenceOut] = Field(description="most similar first")
+
+
+class WindowPairOut(BaseModel):
+    """The best-matching pair of windows: a span of the upload and a span of the library track (seconds)."""
+
+    upload_start: float
+    upload_end: float
+    track_start: float
+    track_end: float
+
+
+class MatchOut(BaseModel):
+    """A library recording the upload may be taken from, and where."""
+
+    track: TrackBrief
+    similarity: float = Field(description="cosine of the best-matching window pair (what the ranking uses)")
+    near_copy: bool = Field(description="the best pair is at or above the near-copy threshold")
+    windows_matched: int = Field(description="searched upload windows that found a window of this track")
+    best: WindowPairOut
+
+
+class MatchesOut(BaseModel):
+    """The answer to "which library recording is this?" for one upload, from the window index."""
+
+    upload_id: str
+    encoder_id: str
+    collection: str = Field(description="the window collection searched (one per encoder and window policy)")
+    window_seconds: float = Field(description="windows of the library's segment length ...")
+    hop_seconds: float = Field(description="... every this many seconds in the library tracks")
+    upload_windows_searched: int = Field(description="upload windows searched, spread evenly over the upload")
+    near_copy_threshold: float = Field(description="window cosine at or above which a match is a near-copy")
+    unavailable_track_ids: list[int] = Field(description="tracks found in the index but no longer in the catalog")
+    matches: list[MatchOut] = Field(description="most similar first (best window pair per track)")

@@ -25,13 +25,22 @@ from api.errors import NotFound, PayloadTooLarge, ServiceUnavailable, Unprocessa
 from api.tracks.repository import TrackRepository
 from api.tracks.service import brief
 from api.uploads.repository import UploadRepository
-from api.uploads.schemas import PassageOut, ReferenceOut, ReferencesOut, UploadOut
+from api.uploads.schemas import (
+    MatchesOut,
+    MatchOut,
+    PassageOut,
+    ReferenceOut,
+    ReferencesOut,
+    UploadOut,
+    WindowPairOut,
+)
 from discovery.vectors import unit_rows
 from discovery.why import PassageMatch, Segments, find_references
 from embedding.audio import AudioError, AudioLimits, load_segments
 from embedding.job import SegmentPolicy
 from embedding.segments import HOP_FRACTION, SegmentStore, TrackWindows, WindowPolicy, embed_windows, load_windows
 from indexing.milvus_index import TrackIndex
+from indexing.windows import WindowHit, WindowIndex
 from museed.settings import Settings
 from museed.vocab import TAG_AXES
 
@@ -48,6 +57,10 @@ SHORTLIST_WINDOWS = 32
 #: the demo is windowed this many times more densely than the library and compared as that many interleaved grids
 #: of the library's hop: one of them sits within hop / (2 x phases) of the lifted passage's offset in the track
 DEMO_PHASES = 4
+#: upload windows searched in the window index, spread evenly over the upload (a 10-min upload: one every 9.4 s)
+MATCH_WINDOWS = 64
+#: library windows fetched per searched upload window, per match asked for (a track's own windows crowd the list)
+MATCH_CANDIDATES_PER_MATCH = 16
 
 
 def upload_out(u: Upload) -> UploadOut:
@@ -80,9 +93,9 @@ class UploadEmbedder:
             limits=AudioLimits(max_bytes=settings.max_upload_bytes),
         )
         self._slots = threading.BoundedSemaphore(settings.upload_concurrency)
-        # dense windows of library tracks (embedded on first use, then kept) for references and highlights
-        library = SegmentPolicy.from_settings(settings, sample_rate=encoder.sample_rate)
-        self.segments = SegmentStore(settings.data_dir / "segments", encoder, WindowPolicy.dense(library))
+        # dense windows of library tracks (embedded on first use or by `museed windows`, then kept) for references,
+        # highlights and the window index
+        self.segments = SegmentStore.for_library(settings, encoder)
         # an upload may be longer than the library's read cap: its windows cover all of it
         read_all = replace(self.policy.limits, max_read_seconds=max(settings.max_upload_seconds, 1.0))
         self.demo_windows = WindowPolicy.dense(
@@ -157,12 +170,14 @@ class UploadService:
         embedder: UploadEmbedder | None,
         index: TrackIndex | None,
         badges: BadgeService,
+        windows: WindowIndex | None = None,
     ) -> None:
         self.repo = repo
         self.settings = settings
         self.embedder = embedder
         self.index = index
         self.badges = badges
+        self.windows = windows
 
     def create(self, owner: User, filename: str, data: bytes) -> UploadOut:
         """Decode, embed and keep an upload (and award the badges it earns); any failure leaves neither a file
@@ -218,22 +233,10 @@ class UploadService:
         near-copy flag. The shortlist is the served index's nearest tracks to the demo's pooled vector and to its
         windows; each shortlisted track's dense windows come from the segment store (embedded on first use)."""
         row = self.owned(upload_id, owner)
-        if self.embedder is None:
-            raise ServiceUnavailable("no audio encoder is loaded in this service; references are unavailable")
+        embedder = self._embedder("references")
         if self.index is None:
             raise ServiceUnavailable("no vector index is served; references are unavailable")
-        if row.encoder_id != self.embedder.encoder.encoder_id:
-            raise Unprocessable(
-                f"this upload was embedded with {row.encoder_id}, the service now runs "
-                f"{self.embedder.encoder.encoder_id}: upload it again",
-                reason="stale_upload",
-            )
-        try:
-            demo = self.embedder.windows(Path(row.stored_path).read_bytes())
-        except FileNotFoundError:
-            raise NotFound(f"the audio of upload {upload_id!r} is no longer stored") from None
-        except AudioError as exc:
-            raise Unprocessable(f"cannot use this audio: {exc}", reason=exc.reason) from exc
+        demo = self._upload_windows(row, embedder)
         shortlist = self._shortlist(row.vector, demo, SHORTLIST_PER_REFERENCE * limit)
         tracks = TrackRepository(self.repo.session)
         library: list[tuple[int, Segments]] = []
@@ -245,7 +248,7 @@ class UploadService:
                 unavailable.append(track_id)
                 continue
             try:
-                found = self.embedder.track_windows(track_id, track.audio_path)
+                found = embedder.track_windows(track_id, track.audio_path)
             except AudioError as exc:  # a missing or broken library file costs one candidate, not the answer
                 log.warning("reference track unusable", track_id=track_id, reason=exc.reason)
                 unavailable.append(track_id)
@@ -253,13 +256,13 @@ class UploadService:
             library.append((track_id, Segments(found.vectors, found.starts, found.ends)))
             briefs[track_id] = brief(track)
         matches = _references(demo, library, limit, self.settings.near_copy_cosine)
-        policy = self.embedder.segments.policy
+        policy = embedder.segments.policy
         return ReferencesOut(
             upload_id=row.id,
             encoder_id=row.encoder_id,
             window_seconds=policy.window_seconds,
             hop_seconds=policy.hop_seconds,
-            demo_hop_seconds=self.embedder.demo_windows.hop_seconds,
+            demo_hop_seconds=embedder.demo_windows.hop_seconds,
             near_copy_threshold=self.settings.near_copy_cosine,
             shortlisted=len(shortlist),
             unavailable_track_ids=unavailable,
@@ -280,6 +283,90 @@ class UploadService:
             ],
         )
 
+    def matches(self, upload_id: str, owner: User, limit: int) -> MatchesOut:
+        """Which library recording the owner's upload is taken from: up to `MATCH_WINDOWS` of its dense windows
+        are searched in the window index (every window of every library track, `museed windows`), each hit
+        counts for its track, and tracks are ranked by their best window pair (where it lies in both is
+        returned). 503 `no_window_index` when the index for the served encoder was never filled."""
+        row = self.owned(upload_id, owner)
+        embedder = self._embedder("matches")
+        if self.windows is None or not self.windows.ensure_loaded():
+            name = self.windows.name if self.windows is not None else "the window collection"
+            raise ServiceUnavailable(
+                f"no window index for {embedder.encoder.encoder_id} ({name}) is served: fill it with "
+                "`museed windows --fma <root>`; GET /api/uploads/{id}/references compares a shortlist instead",
+                reason="no_window_index",
+            )
+        demo = self._upload_windows(row, embedder)
+        picked = _spread(len(demo.vectors), MATCH_WINDOWS)
+        hits = self.windows.search(demo.vectors[picked], k=MATCH_CANDIDATES_PER_MATCH * limit)
+        best: dict[int, tuple[WindowHit, int]] = {}  # track -> (its best hit, the upload window that found it)
+        found_by: Counter[int] = Counter()
+        for at, window_hits in zip(picked, hits, strict=True):
+            for track_id in {h.track_id for h in window_hits}:
+                found_by[track_id] += 1
+            for hit in window_hits:
+                if hit.track_id not in best or hit.score > best[hit.track_id][0].score:
+                    best[hit.track_id] = (hit, int(at))
+        tracks = TrackRepository(self.repo.session)
+        out: list[MatchOut] = []
+        unavailable: list[int] = []
+        for track_id, (hit, at) in sorted(best.items(), key=lambda kv: (-kv[1][0].score, kv[0])):
+            if len(out) == limit:
+                break
+            track = tracks.get(track_id)
+            if track is None:  # indexed, then removed from the catalog: not an answer
+                unavailable.append(track_id)
+                continue
+            out.append(
+                MatchOut(
+                    track=brief(track),
+                    similarity=round(hit.score, 4),
+                    near_copy=hit.score >= self.settings.near_copy_cosine,
+                    windows_matched=found_by[track_id],
+                    best=WindowPairOut(
+                        upload_start=round(float(demo.starts[at]), 3),
+                        upload_end=round(float(demo.ends[at]), 3),
+                        track_start=round(hit.start, 3),
+                        track_end=round(hit.end, 3),
+                    ),
+                )
+            )
+        policy = embedder.segments.policy
+        return MatchesOut(
+            upload_id=row.id,
+            encoder_id=row.encoder_id,
+            collection=self.windows.name,
+            window_seconds=policy.window_seconds,
+            hop_seconds=policy.hop_seconds,
+            upload_windows_searched=len(picked),
+            near_copy_threshold=self.settings.near_copy_cosine,
+            unavailable_track_ids=unavailable,
+            matches=out,
+        )
+
+    def _embedder(self, what: str) -> UploadEmbedder:
+        """The upload encoder, or 503 naming what is unavailable without it."""
+        if self.embedder is None:
+            raise ServiceUnavailable(f"no audio encoder is loaded in this service; {what} are unavailable")
+        return self.embedder
+
+    def _upload_windows(self, row: Upload, embedder: UploadEmbedder) -> TrackWindows:
+        """The dense windows of a stored upload: 422 `stale_upload` when another encoder embedded it, 404 when its
+        audio is gone, 422 with the decoder's reason for audio that cannot be used."""
+        if row.encoder_id != embedder.encoder.encoder_id:
+            raise Unprocessable(
+                f"this upload was embedded with {row.encoder_id}, the service now runs "
+                f"{embedder.encoder.encoder_id}: upload it again",
+                reason="stale_upload",
+            )
+        try:
+            return embedder.windows(Path(row.stored_path).read_bytes())
+        except FileNotFoundError:
+            raise NotFound(f"the audio of upload {row.id!r} is no longer stored") from None
+        except AudioError as exc:
+            raise Unprocessable(f"cannot use this audio: {exc}", reason=exc.reason) from exc
+
     def _shortlist(self, pooled: list[float], demo: TrackWindows, size: int) -> list[int]:
         """Up to `size` library track ids, best first: the index's nearest to the demo's pooled vector, and the
         nearest to each of up to `SHORTLIST_WINDOWS` of its windows (a lifted passage can sit far from the pooled
@@ -288,8 +375,7 @@ class UploadService:
         best: dict[int, float] = {}
         for hit in self.index.search(np.asarray(pooled, dtype=np.float32), k=size):
             best[hit.track_id] = max(best.get(hit.track_id, -1.0), hit.score)
-        rows = np.unique(np.linspace(0, len(demo.vectors) - 1, min(SHORTLIST_WINDOWS, len(demo.vectors))).round())
-        for vector in unit_rows(demo.vectors[rows.astype(int)]):
+        for vector in unit_rows(demo.vectors[_spread(len(demo.vectors), SHORTLIST_WINDOWS)]):
             for hit in self.index.search(vector.astype(np.float32), k=2):
                 best[hit.track_id] = max(best.get(hit.track_id, -1.0), hit.score)
         return [t for t, _ in sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:size]]
@@ -304,6 +390,11 @@ class UploadService:
         path = Path(row.stored_path)
         self.repo.delete(row)
         path.unlink(missing_ok=True)
+
+
+def _spread(n: int, most: int) -> np.ndarray:
+    """Up to `most` row numbers of `n` rows, spread evenly from the first to the last."""
+    return np.unique(np.linspace(0, n - 1, min(most, n)).round()).astype(int)
 
 
 def _references(
@@ -323,21 +414,23 @@ def _references(
     return ranked[:limit]
 
 
-def get_upload_embedder(request: Request) -> UploadEmbedder | None:
+async def get_upload_embedder(request: Request) -> UploadEmbedder | None:
     """The upload encoder made at start-up (None when uploads are disabled)."""
     embedder: UploadEmbedder | None = getattr(request.app.state, "upload_embedder", None)
     return embedder
 
 
-def get_upload_service(
+async def get_upload_service(
     session: SessionDep,
     settings: SettingsDep,
     embedder: Annotated[UploadEmbedder | None, Depends(get_upload_embedder)],
     index: OptionalIndexDep,
     badges: BadgeServiceDep,
 ) -> UploadService:
-    """The request's upload service."""
-    return UploadService(UploadRepository(session), settings, embedder, index, badges)
+    """The request's upload service (with the window collection of the served encoder's segment store, in the
+    track index's Milvus; whether it was filled is asked when a route needs it)."""
+    windows = WindowIndex(index, embedder.segments.store_id) if index is not None and embedder is not None else None
+    return UploadService(UploadRepository(session), settings, embedder, index, badges, windows)
 
 
 UploadServiceDep = Annotated[UploadService, Depends(get_upload_service)]

@@ -64,6 +64,9 @@ def test_window_grid_covers_the_track() -> None:
     # a tail the grid leaves unheard gets one window ending at the end
     assert window_starts(11.0, 4.0, 2.0).tolist() == [0.0, 2.0, 4.0, 6.0, 7.0]
     assert window_starts(3.0, 4.0, 2.0).tolist() == [0.0]
+    # ... unless it is an MP3's padding (a 10-s track decodes to 10.03 s): that window would repeat the last one
+    assert window_starts(10.03, 10.0, 5.0).tolist() == [0.0]
+    assert window_starts(10.6, 10.0, 5.0).tolist() == pytest.approx([0.0, 0.6])
 
 
 def test_policy_follows_the_library_segments() -> None:

@@ -57,7 +57,7 @@ class Discovered:
     account (why the playlist is short, if it is)."""
 
     picks: list[tuple[Track, SearchHit, Pick]]
-    vectors: dict[int, np.ndarray]  # the picks' stored vectors (exact: a playlist's embedding is their mean)
+    vectors: dict[int, np.ndarray]  # the candidates' (`TrackIndex.candidate_vectors`: quantised with a store)
     playlist: DiscoveredPlaylist
 
 
@@ -200,6 +200,4 @@ def discover(
         want = min(2 * want, MAX_POOL)
     if not result.picks:
         raise Unprocessable(result.explanation or "no library track fits these rules", reason="no_match")
-    picks = [(*pool[p.row], p) for p in result.picks]
-    stored = index.get_vectors([t.track_id for t, _, _ in picks])  # a few rows: the candidates' may be quantised
-    return Discovered(picks=picks, vectors=stored, playlist=result)
+    return Discovered(picks=[(*pool[p.row], p) for p in result.picks], vectors=vectors, playlist=result)

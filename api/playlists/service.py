@@ -69,7 +69,6 @@ class _Found:
     picks: list[_Pick]
     plan: IndexPlan
     served: dict[str, Any]
-    vectors: dict[int, np.ndarray]
     shortfall: str | None
     dropped: dict[str, int]
 
@@ -79,7 +78,6 @@ class _Generated:
     picks: list[_Pick]
     seeds: list[Track]
     recipe: dict[str, Any]
-    embedding: list[float] | None
     default_title: str
 
 
@@ -125,7 +123,9 @@ class PlaylistService:
             owner_id=owner.id,
             seed_track_ids=list(request.seed_track_ids),
             recipe=made.recipe,
-            embedding=made.embedding,
+            # the exact stored vectors of its tracks (the engine chose among quantised ones); only a new
+            # playlist needs it (a refresh recomputes it over the kept and new tracks, `/v1` stores nothing)
+            embedding=self._embedding([p.track.track_id for p in made.picks]),
         )
         playlist.entries = [
             PlaylistTrack(position=i, track_id=p.track.track_id, score=p.score, why=p.why)
@@ -350,7 +350,6 @@ class PlaylistService:
             picks=picks,
             seeds=seed_rows,
             recipe=recipe,
-            embedding=unit_mean([v for p in picks if (v := found.vectors.get(p.track.track_id)) is not None]),
             default_title=default_title,
         )
 
@@ -390,7 +389,7 @@ class PlaylistService:
         shortfall = found.playlist.explanation
         if shortfall:
             log.info("playlist short", asked=size, got=len(picks), explanation=shortfall)
-        return _Found(picks, plan, served, found.vectors, shortfall, dict(found.playlist.policy.dropped))
+        return _Found(picks, plan, served, shortfall, dict(found.playlist.policy.dropped))
 
     def readable(self, playlist_id: str, viewer: User | None) -> Playlist:
         """A playlist `viewer` may see; private ones of others are reported as absent (no existence leak)."""

@@ -221,6 +221,7 @@ def test_account_errors_are_told_in_plain_words(open_page: Any, base_url: str) -
     expect(page.get_by_role("alert")).to_contain_text("at least 10 characters")
     shot(page, "signup-error")
     page.get_by_role("link", name="Log in").first.click()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()  # not the sign-up form's fields
     page.get_by_label("Email").fill(creds["email"])
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()

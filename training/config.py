@@ -53,6 +53,12 @@ class TrainConfig:
     # per-level margin factors (level 0 source-hard .. 4 easy; None: `margin` for every level)
     level_margins: list[float] | None = None
     mining: str = "none"  # none | semihard
+    # "discriminant": a linear head computed in closed form from the training split's cached features before the
+    # first epoch (whitened features beside the genre and mood_style discriminant directions, weighted by
+    # `discriminant_weight`, ridge `discriminant_ridge`); null: the head type's own initialisation
+    head_init: str | None = None
+    discriminant_weight: float = 0.5
+    discriminant_ridge: float = 0.01
     epochs: int = 3
     batch_size: int = 16
     grad_accum: int = 1
@@ -85,7 +91,11 @@ class TrainConfig:
             raise TrainError("epochs, grad_accum and cache_crops must be >= 1 and batch_size >= 2")
         if not 0.1 <= self.crop_seconds <= self.cache_seconds:
             raise TrainError("crop_seconds must be between 0.1 and cache_seconds")
-        if "type" not in self.head or ("out_dim" not in self.head and self.head["type"] != "residual"):
+        if self.head_init not in (None, "discriminant"):
+            raise TrainError(f"head_init must be null or 'discriminant', not {self.head_init!r}")
+        if "type" not in self.head or (
+            "out_dim" not in self.head and self.head["type"] != "residual" and self.head_init != "discriminant"
+        ):
             raise TrainError("head needs at least 'type' and 'out_dim' (a residual head keeps the backbone's width)")
         if self.level_margins is not None and (
             len(self.level_margins) != 5 or any(not 0 <= float(f) <= 10 for f in self.level_margins)
@@ -93,6 +103,12 @@ class TrainConfig:
             raise TrainError(
                 "level_margins needs 5 factors in [0, 10], one per negative level (0 source-hard .. 4 easy)"
             )
+        if self.head_init == "discriminant" and (
+            self.head.get("type") != "linear" or self.unfreeze != "head" or not self.feature_cache
+        ):
+            raise TrainError("head_init 'discriminant' needs head type 'linear', unfreeze 'head' and feature_cache")
+        if not 0 < self.discriminant_weight <= 10 or not 0 < self.discriminant_ridge <= 10:
+            raise TrainError("discriminant_weight must be in (0, 10] and discriminant_ridge in (0, 10]")
         if self.select_metric not in SELECT_METRICS:
             raise TrainError(f"select_metric must be one of {list(SELECT_METRICS)}, not {self.select_metric!r}")
         if self.patience is not None and self.patience < 1:

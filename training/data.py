@@ -31,13 +31,14 @@ class TripletData:
     train: pd.DataFrame
     val: pd.DataFrame
     audio: dict[int, np.ndarray]  # track_id -> float32 (samples,) at `sample_rate` (empty without `cache_audio`)
-    genre: dict[int, str]  # track_id -> genre (anchors and positives)
+    genre: dict[int, str]  # track_id -> catalog genre (every track with one; else anchors, positives, hard negatives)
     dropped: dict[str, int]  # why triplets were left out
     paths: dict[int, str] = field(default_factory=dict)  # every usable track's audio file
     cache_seconds: float = 10.0
     sample_rate: int = MUQ_SAMPLE_RATE  # the encoder's (16 kHz for MusiCNN)
     features: dict[int, torch.Tensor] | None = None  # head-only: track_id -> (cache_crops + 1, D); last = centre
     artists: dict[int, int] = field(default_factory=dict)  # track_id -> artist_id (validation k-NN among others)
+    mood: dict[int, str] = field(default_factory=dict)  # track_id -> mood_style tag (triplets that carry it)
 
     @property
     def track_ids(self) -> list[int]:
@@ -71,11 +72,14 @@ def load_triplet_data(
     shard: tuple[int, int] | None = None,
     progress: Callable[[int, int], None] | None = None,
     artists: Mapping[int, int] | None = None,
+    genres: Mapping[int, str | None] | None = None,
 ) -> TripletData:
     """Read the triplets Parquet and decode the audio of every track it uses (training and validation).
 
     `shard=(rank, world)` keeps every world-th training triplet from `rank` on (data-parallel workers);
-    `artists` (track_id -> artist_id, e.g. the catalog's) enables the validation k-NN among other artists.
+    `artists` (track_id -> artist_id, e.g. the catalog's) enables the validation k-NN among other artists;
+    `genres` (the catalog's genre_top) gives every track its genre, negatives of other genres included (without
+    it: anchors, positives and same-genre negatives, from the triplets' `anchor_genre`).
     """
     path = Path(triplets_path)
     if not path.is_file():
@@ -128,6 +132,15 @@ def load_triplet_data(
     for df in (train, val):
         for col in ("anchor", "positive"):
             genre.update(zip(df[col].astype(int), df["anchor_genre"].astype(str), strict=True))
+        same = df[df["level"] < 4]  # levels 0-3 share the anchor's genre
+        genre.update(zip(same["negative"].astype(int), same["anchor_genre"].astype(str), strict=True))
+    if genres is not None:
+        genre.update({int(t): str(genres[t]) for t in paths if isinstance(genres.get(t), str) and genres[t]})
+    mood: dict[int, str] = {}
+    for df in (train, val):
+        for col in ("anchor", "positive", "negative"):
+            if f"{col}_mood_style" in df:
+                mood.update(zip(df[col].astype(int), df[f"{col}_mood_style"].astype(str), strict=True))
     return TripletData(
         train=train,
         val=val,
@@ -138,6 +151,7 @@ def load_triplet_data(
         cache_seconds=config.cache_seconds,
         sample_rate=sample_rate,
         artists={int(t): int(artists[t]) for t in paths if artists is not None and t in artists},
+        mood=mood,
     )
 
 

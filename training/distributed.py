@@ -50,6 +50,7 @@ def _worker(loop_config: dict[str, Any]) -> None:
         config,
         shard=(rank, world),
         artists=catalog.tracks["artist_id"].to_dict(),
+        genres=catalog.tracks["genre_top"].to_dict(),
     )
     device = str(ray.train.torch.get_device())
     state = build_state(config, data, wrap=ray.train.torch.prepare_model, device=device)

@@ -17,10 +17,10 @@ import torch
 from torch import nn
 from torch.amp.grad_scaler import GradScaler  # the defining module: torch.amp does not re-export it for mypy
 
-from embedding.encoders import MuQEncoder
+from embedding.encoders import MuQEncoder, load_encoder
 from training.config import TrainConfig, TrainError
 from training.data import TripletData, crop
-from training.model import EmbeddingNet, build_encoder, set_trainable
+from training.model import EmbeddingNet, build_encoder, discriminant_head, set_trainable
 
 
 @dataclass
@@ -65,14 +65,25 @@ def build_state(
     wrap: Callable[[nn.Module], nn.Module] | None = None,
     device: str | None = None,
 ) -> State:
-    """Encoder + head, trainable parameters, optimiser, cosine schedule with warm-up, feature cache."""
-    encoder = build_encoder(config, device=device)
+    """Encoder + head, trainable parameters, optimiser, cosine schedule with warm-up, feature cache (and, with
+    `head_init: discriminant`, the closed-form head computed from it)."""
+    base = load_encoder(config.encoder, device=device or config.device, layer=config.layer)
+    encoder = build_encoder(config, base=base)
     if encoder.sample_rate != data.sample_rate:
         raise TrainError(
             f"{encoder.encoder_id} takes {encoder.sample_rate} Hz; the audio was decoded at {data.sample_rate}"
         )
     backbone_params = set_trainable(encoder, config.unfreeze)
     net: nn.Module = EmbeddingNet(encoder, backbone_trainable=bool(backbone_params)).to(encoder.device)
+    rng = np.random.default_rng(config.seed)
+    features = None
+    if not backbone_params and config.feature_cache:
+        features = _cache_features(config, net, data, rng)
+        if config.head_init == "discriminant" and encoder is not base:
+            encoder = build_encoder(config, base=base, head=_discriminant(config, data, features))
+            set_trainable(encoder, config.unfreeze)
+            net = EmbeddingNet(encoder, backbone_trainable=False).to(encoder.device)
+    data.features = features
     assert encoder.head is not None
     groups: list[dict[str, Any]] = [{"params": list(encoder.head.parameters()), "lr": config.lr}]
     if backbone_params:
@@ -88,12 +99,9 @@ def build_state(
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    rng = np.random.default_rng(config.seed)
     state = State(config, encoder, net, optimizer, scheduler, data, encoder.device, rng)
     if config.mixed_precision and state.device.type == "cuda" and not torch.cuda.is_bf16_supported():
         state.scaler = GradScaler("cuda")
-    if not backbone_params and config.feature_cache:
-        data.features = _cache_features(state)
     if wrap is not None:
         state.net = wrap(net)
     return state
@@ -106,26 +114,60 @@ def autocast(state: State) -> Any:
     return torch.autocast("cpu", enabled=False)
 
 
-def _cache_features(state: State) -> dict[int, torch.Tensor]:
+def _discriminant(
+    config: TrainConfig, data: TripletData, features: dict[int, torch.Tensor]
+) -> tuple[nn.Module, dict[str, Any]]:
+    """`discriminant_head` from every cached crop of the training tracks, with their genre and mood_style."""
+    train_ids = sorted(set(data.train[["anchor", "positive", "negative"]].to_numpy().ravel().tolist()))
+    if not data.mood:
+        raise TrainError(
+            "head_init 'discriminant' needs triplets with mood_style columns: rebuild them (`museed triplets`)"
+        )
+    genre_names = sorted({data.genre[int(t)] for t in train_ids if int(t) in data.genre})
+    mood_names = sorted({data.mood[int(t)] for t in train_ids if int(t) in data.mood})
+    rows, genres, moods = [], [], []
+    for t in train_ids:
+        crops = features[int(t)]
+        rows.append(crops.numpy())
+        g, m = data.genre.get(int(t)), data.mood.get(int(t))
+        genres += [genre_names.index(g) if g is not None else -1] * len(crops)
+        moods += [mood_names.index(m) if m is not None else -1] * len(crops)
+    head, spec = discriminant_head(
+        np.concatenate(rows),
+        np.asarray(genres),
+        np.asarray(moods),
+        config.discriminant_weight,
+        config.discriminant_ridge,
+    )
+    return head, {**spec, "init": "discriminant"}
+
+
+def _cache_features(
+    config: TrainConfig, net: nn.Module, data: TripletData, rng: np.random.Generator
+) -> dict[int, torch.Tensor]:
     """Backbone features of `cache_crops` random crops (training tracks) and the centre crop of every track."""
-    cfg, net = state.config, state.module
-    samples = int(cfg.crop_seconds * state.encoder.sample_rate)
-    train_ids = set(state.data.train[["anchor", "positive", "negative"]].to_numpy().ravel().tolist())
+    cfg = config
+    assert isinstance(net, EmbeddingNet)
+    device = net.encoder.device
+    samples = int(cfg.crop_seconds * net.encoder.sample_rate)
+    train_ids = set(data.train[["anchor", "positive", "negative"]].to_numpy().ravel().tolist())
     feats: dict[int, torch.Tensor] = {}
     net.eval()
-    ids = state.data.track_ids
-    with torch.inference_mode(), autocast(state):
+    ids = data.track_ids
+    on_gpu = cfg.mixed_precision and device.type == "cuda"
+    dtype = torch.bfloat16 if on_gpu and torch.cuda.is_bf16_supported() else torch.float16
+    with torch.inference_mode(), torch.autocast(device.type if on_gpu else "cpu", dtype=dtype, enabled=on_gpu):
         for start in range(0, len(ids), 16):
             chunk = ids[start : start + 16]
             waves, counts = [], []
             for tid in chunk:
-                clip = state.data.clip(tid)
+                clip = data.clip(tid)
                 # validation-only tracks need only their centre crop
                 n_random = cfg.cache_crops if tid in train_ids else 0
-                waves.extend([crop(clip, samples, state.rng, cfg.gain_db) for _ in range(n_random)])
+                waves.extend([crop(clip, samples, rng, cfg.gain_db) for _ in range(n_random)])
                 waves.append(crop(clip, samples, None))
                 counts.append(n_random + 1)
-            out = net.backbone_features(torch.from_numpy(np.stack(waves)).to(state.device)).float().cpu()
+            out = net.backbone_features(torch.from_numpy(np.stack(waves)).to(device)).float().cpu()
             offset = 0
             for tid, count in zip(chunk, counts, strict=True):
                 rows = out[offset : offset + count]

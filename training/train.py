@@ -73,7 +73,13 @@ def train_run(
     if config.torch_threads:
         torch.set_num_threads(config.torch_threads)
     catalog = load_catalog(fma, scan_unlisted=False)
-    data = load_triplet_data(triplets, catalog.audio_paths(), config, artists=catalog.tracks["artist_id"].to_dict())
+    data = load_triplet_data(
+        triplets,
+        catalog.audio_paths(),
+        config,
+        artists=catalog.tracks["artist_id"].to_dict(),
+        genres=catalog.tracks["genre_top"].to_dict(),
+    )
     if not resume:
         write_run_files(run_dir, config, triplets, fma)
     state = build_state(config, data)

@@ -174,7 +174,8 @@ def build_triplets(
     """Draw about `n` triplets (split in proportion to each split's tracks) from a `track_table`.
 
     Returns (triplets, stats). Columns: anchor, positive, negative (track ids), level (realised),
-    requested_level, split, anchor_genre, positive_match, epoch (curriculum epoch, 0 without curriculum).
+    requested_level, split, anchor_genre, {anchor,positive,negative}_mood_style, positive_match, epoch
+    (curriculum epoch, 0 without curriculum).
     With `curriculum_epochs` E > 1, each epoch gets n/E triplets with the mix moving from all-easy to `mix`.
     """
     if n < 1:
@@ -318,6 +319,10 @@ def _complete(
             "requested_level": requested.astype(np.int8),
             "split": split,
             "anchor_genre": t["genre"].to_numpy()[anchor],
+            # each track's mood_style tag (a discriminant head's mood directions, `training.model`)
+            "anchor_mood_style": t["mood_style"].to_numpy()[anchor],
+            "positive_mood_style": t["mood_style"].to_numpy()[positive],
+            "negative_mood_style": t["mood_style"].to_numpy()[negative],
             "positive_match": (pool_depth - 2).astype(np.int8),
             "positive_same_artist": artists[positive] == artists[anchor],
             "epoch": np.full(m, epoch, dtype=np.int16),

@@ -19,6 +19,17 @@ from training.data import crop
 from training.model import triplet_terms
 
 CONFIG = Path(__file__).resolve().parents[2] / "training" / "configs" / "small_cpu.yml"
+#: the identity-initialised residual head instead of the config's closed-form discriminant one
+RESIDUAL = {"head": {"type": "residual", "hidden_dim": 256, "activation": "gelu", "dropout": 0.1}, "head_init": None}
+
+
+def residual_config(tmp_path: Path) -> Path:
+    """CONFIG with the residual head, as a file (the CLI takes a file)."""
+    import yaml
+
+    path = tmp_path / "residual.yml"
+    path.write_text(yaml.safe_dump(TrainConfig.from_file(CONFIG, RESIDUAL).to_dict()))
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +64,18 @@ def test_config_errors(tmp_path: Path) -> None:
         TrainConfig.from_file(CONFIG, {"learning_rate": 1})
     with pytest.raises(TrainError, match="unfreeze"):
         TrainConfig.from_file(CONFIG, {"unfreeze": "top:0"})
-    assert TrainConfig.from_file(CONFIG, {"unfreeze": "top:2"}).unfreeze == "top:2"
+    assert TrainConfig.from_file(CONFIG, {**RESIDUAL, "unfreeze": "top:2"}).unfreeze == "top:2"
+    with pytest.raises(TrainError, match="discriminant"):
+        TrainConfig.from_file(CONFIG, {"unfreeze": "top:2"})  # a closed-form head needs a frozen backbone
+    with pytest.raises(TrainError, match="head_init"):
+        TrainConfig.from_file(CONFIG, {"head_init": "lda"})
 
 
 def test_training_improves_validation_and_exports_the_encoder(corpus: tuple[Path, Path], tmp_path: Path) -> None:
     fma, triplets = corpus
     run = tmp_path / "run"
-    args = ["train", "--fma", str(fma), "--triplets", str(triplets), "--out", str(run), "--config", str(CONFIG)]
+    config_file = residual_config(tmp_path)
+    args = ["train", "--fma", str(fma), "--triplets", str(triplets), "--out", str(run), "--config", str(config_file)]
     first = CliRunner().invoke(app, [*args, "--epochs", "1"])
     assert first.exit_code == 0, first.output
     again = CliRunner().invoke(app, [*args, "--epochs", "1"])
@@ -82,7 +98,7 @@ def test_training_improves_validation_and_exports_the_encoder(corpus: tuple[Path
         assert (run / name).is_file(), name
     assert json.loads((run / "run.json").read_text())["seed"] == 0
     summary = json.loads((run / "summary.json").read_text())
-    config = TrainConfig.from_file(CONFIG)
+    config = TrainConfig.from_file(config_file)
     # `best` (and the export) is the epoch with the highest select metric, epoch 0 included
     chosen = val.iloc[int(val[config.select_metric].to_numpy().argmax())]
     assert summary["best_epoch"] == chosen["epoch"] and summary["select_metric"] == config.select_metric
@@ -133,7 +149,14 @@ def test_fine_tuning_the_backbone_top_layer_learns(corpus: tuple[Path, Path], tm
     from orchestration.stages import run_train
 
     fma, triplets = corpus
-    overrides = {"unfreeze": "top:1", "epochs": 2, "max_train_triplets": 96, "batch_size": 8, "cache_audio": False}
+    overrides = {
+        **RESIDUAL,
+        "unfreeze": "top:1",
+        "epochs": 2,
+        "max_train_triplets": 96,
+        "batch_size": 8,
+        "cache_audio": False,
+    }
     report = run_train(fma, triplets, tmp_path / "run", CONFIG, overrides=overrides)
     assert report.after["val/triplet_loss"] < report.before["val/triplet_loss"]
     assert report.after["val/triplet_acc"] > report.before["val/triplet_acc"]
@@ -164,7 +187,7 @@ def test_selection_config_errors() -> None:
         TrainConfig.from_file(CONFIG, {"select_metric": "test/knn"})
     with pytest.raises(TrainError, match="patience"):
         TrainConfig.from_file(CONFIG, {"patience": 0})
-    residual = TrainConfig.from_file(CONFIG, {"head": {"type": "residual", "hidden_dim": 16}})
+    residual = TrainConfig.from_file(CONFIG, {"head": {"type": "residual", "hidden_dim": 16}, "head_init": None})
     assert "out_dim" not in residual.head  # the backbone's width, filled in when the encoder is built
 
 
@@ -209,6 +232,7 @@ def test_a_run_that_never_beats_its_start_exports_the_start(corpus: tuple[Path, 
     fma, triplets = corpus
     overrides = {
         "head": {"type": "residual", "hidden_dim": 32, "dropout": 0.1},
+        "head_init": None,
         "lr": 0.0,
         "epochs": 4,
         "patience": 1,
@@ -225,3 +249,61 @@ def test_a_run_that_never_beats_its_start_exports_the_start(corpus: tuple[Path, 
     assert tuned.dim == base.dim and tuned.head is not None
     clips = [np.random.default_rng(i).standard_normal((2, MUQ_SAMPLE_RATE)).astype(np.float32) for i in range(3)]
     np.testing.assert_allclose(tuned.embed_tracks(clips), base.embed_tracks(clips), atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------ discriminant head
+
+
+def test_the_discriminant_head_finds_the_quiet_directions_that_carry_the_labels() -> None:
+    """Genre and mood live in low-variance directions under a loud nuisance one: cosine k-NN on the raw features
+    misses them, the closed-form head's output finds them; its blocks and centring are as documented."""
+    from training.model import discriminant_head
+
+    rng = np.random.default_rng(0)
+    n, d = 600, 12
+    genres, moods = rng.integers(0, 4, n), rng.integers(0, 3, n)
+    x = rng.standard_normal((n, d)) * 0.05
+    x[:, :4] += rng.standard_normal((n, 4)) * 5.0  # loud and meaningless
+    x[:, 4] += genres * 0.2
+    x[:, 5] += moods * 0.2
+    x += 3.0  # all features positive, as ReLU outputs are
+    head, spec = discriminant_head(x, genres, moods, weight=0.5, ridge=0.01)
+    assert spec == {"type": "linear", "in_dim": d, "out_dim": d + 3 + 2}
+    with torch.no_grad():
+        out = head(torch.from_numpy(x).float()).numpy()
+    np.testing.assert_allclose(out.mean(0), 0.0, atol=1e-4)  # centred on the training rows
+
+    def knn_accuracy(v: np.ndarray, labels: np.ndarray) -> float:
+        v = v / np.linalg.norm(v, axis=1, keepdims=True)
+        sims = v @ v.T
+        np.fill_diagonal(sims, -np.inf)
+        nearest = np.argsort(-sims, axis=1)[:, :10]
+        votes = [np.bincount(labels[row], minlength=labels.max() + 1).argmax() for row in nearest]
+        return float(np.mean(np.asarray(votes) == labels))
+
+    for labels in (genres, moods):  # chance: 0.25 and 0.33
+        raw, headed = knn_accuracy(x, labels), knn_accuracy(out, labels)
+        assert raw < 0.35 and headed > 0.55 and headed > raw + 0.3
+
+
+def test_a_run_with_the_discriminant_head_starts_from_it_and_exports_it(
+    corpus: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The default config: the linear head is computed from the cached features before epoch 0, so epoch 0
+    already differs from the backbone; the export carries it (width 128 + genres - 1 + moods - 1). (Whether it
+    helps is a benchmark's question: `benchmarks/finetune.py` on 2,000 tracks, docs/EMBEDDING.md.)"""
+    from orchestration.stages import run_train
+
+    fma, triplets = corpus
+    report = run_train(fma, triplets, tmp_path / "run", CONFIG, overrides={"epochs": 1, "max_train_triplets": 200})
+    frame = pd.read_parquet(triplets)
+    used = frame[frame["split"] == "training"].iloc[:200]
+    ids = set(used[["anchor", "positive", "negative"]].to_numpy().ravel().tolist())
+    moods = {m for col in ("anchor", "positive", "negative") for m in used[f"{col}_mood_style"]}
+    genre_of = pd.read_csv(fma / "synth_ground_truth.csv").set_index("track_id")["genre_top"]
+    n_genres = len({genre_of[t] for t in ids})
+    tuned = load_encoder(str(report.encoder_dir))
+    assert tuned.head_spec is not None and tuned.head_spec["init"] == "discriminant"
+    assert tuned.dim == 128 + (n_genres - 1) + (len(moods) - 1)
+    val = pd.read_csv(tmp_path / "run" / "val_metrics.csv")
+    assert val["val/triplet_acc"].iloc[0] != pytest.approx(val["val_backbone/triplet_acc"].iloc[0])

@@ -37,6 +37,7 @@ from api.social.endpoints import router as social_router
 from api.subsonic.endpoints import install_subsonic_errors
 from api.subsonic.endpoints import router as subsonic_router
 from api.tracks.endpoints import router as tracks_router
+from api.tracks.search_cache import SearchCache
 from api.tracks.text_search import load_text_search
 from api.uploads.endpoints import router as uploads_router
 from api.uploads.service import UploadEmbedder
@@ -142,6 +143,7 @@ def create_app(
             settings.sqlalchemy_url, settings.db_statement_timeout_ms, settings.db_pool_timeout_seconds
         )
         app.state.rate_limiter = RateLimiter(settings)
+        app.state.search_cache = SearchCache(settings.search_cache_seconds, settings.search_cache_entries)
         app.state.b2b_limiter = B2BLimiter(settings)
         app.state.index_opener = None
         if track_index is not None:

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     # request waits at most db_pool_timeout_seconds for a pooled connection; both answer 503 + Retry-After
     db_statement_timeout_ms: int = 10_000
     db_pool_timeout_seconds: float = 2.0
+    # library search answers kept per process (api/tracks/search_cache.py); 0 seconds keeps none
+    search_cache_seconds: float = Field(default=60.0, ge=0)
+    search_cache_entries: int = Field(default=4096, ge=0)
     # rate-limit store: in-process memory unless a Redis URL is given
     redis_url: str | None = None
     # namespace of every key MUSEED writes to Redis (B2B limits and quotas); tests use one per test

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import numpy as np
 import structlog
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from api.common import Page
 from api.db.models import Track
@@ -28,6 +28,7 @@ from api.tracks.schemas import (
     TrackPage,
     TrackTagsOut,
 )
+from api.tracks.search_cache import SearchCache
 from api.tracks.text_search import TextSearchState
 from discovery.flow import slerp, sonic_path
 from discovery.vectors import unit_rows
@@ -72,20 +73,30 @@ def brief(track: Track) -> TrackBrief:
 class TrackService:
     """Searches and describes library tracks."""
 
-    def __init__(self, repo: TrackRepository, index: TrackIndex | None = None) -> None:
+    def __init__(
+        self,
+        repo: TrackRepository,
+        index: TrackIndex | None = None,
+        search_cache: SearchCache[TrackPage] | None = None,
+    ) -> None:
         self.repo = repo
         self.index = index
+        self.search_cache = search_cache
 
     def search(self, q: str, genre: str | None, page: Page) -> TrackPage:
         """Tracks whose title, artist or album hold every word of `q`, within `genre`, with the total and the
-        genre facet of the text matches."""
+        genre facet of the text matches (from the process's `SearchCache` when the same search was answered
+        within its TTL: matching is case-insensitive, so is the key)."""
         terms = q.split()
         if len(terms) > MAX_TERMS:
             raise Unprocessable(f"at most {MAX_TERMS} search words")
+        key = (tuple(t.lower() for t in terms), genre, page.limit, page.offset, SEARCH_COUNT_CAP)
+        if self.search_cache is not None and (kept := self.search_cache.get(key)) is not None:
+            return kept
         rows, total, facets, lower_bound, counted = self.repo.search(
             terms, genre=genre, limit=page.limit, offset=page.offset, count_cap=SEARCH_COUNT_CAP
         )
-        return TrackPage.of(
+        answer = TrackPage.of(
             page,
             [brief(t) for t in rows],
             total,
@@ -93,6 +104,9 @@ class TrackService:
             total_is_lower_bound=lower_bound,
             facets_counted_up_to=counted,
         )
+        if self.search_cache is not None:
+            self.search_cache.put(key, answer)
+        return answer
 
     def detail(self, track_id: int, audio_url: Callable[[int], str]) -> TrackDetail:
         """A track's metadata, genres, tags (from the served index) and `audio_url(track_id)` when its audio
@@ -230,9 +244,9 @@ def _great_circle(a: np.ndarray, b: np.ndarray, n: int) -> list[np.ndarray]:
     return [slerp(a, b, float(t)) for t in np.linspace(0.0, 1.0, n)]
 
 
-async def get_track_service(session: SessionDep, index: OptionalIndexDep) -> TrackService:
-    """The request's library service (with the served index, when there is one)."""
-    return TrackService(TrackRepository(session), index)
+async def get_track_service(request: Request, session: SessionDep, index: OptionalIndexDep) -> TrackService:
+    """The request's library service (with the served index, when there is one, and the process's search cache)."""
+    return TrackService(TrackRepository(session), index, getattr(request.app.state, "search_cache", None))
 
 
 TrackServiceDep = Annotated[TrackService, Depends(get_track_service)]

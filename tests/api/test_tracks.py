@@ -3,9 +3,11 @@ with ranges (on both stacks of conftest.py)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
+import pytest
 
 
 async def test_track_detail_has_genres_tags_and_audio(client: httpx.AsyncClient, stack: dict[str, Any]) -> None:
@@ -190,3 +192,52 @@ def test_capped_repository_search_pages_like_the_uncapped_ranking(db_url: str, s
                     assert counted == cap and sum(c for _, c in capped_facets) == cap
                     assert total == min(len(truth), cap) and bound is (genre is None or len(truth) > cap)
     assert checked >= 2
+
+
+async def test_a_repeated_search_is_answered_from_the_process_cache(
+    stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same words (any case), genre and page within the TTL: one query; another page or genre: another; a
+    zero TTL: every search queries."""
+    from api.app import create_app
+    from api.tracks.repository import TrackRepository
+
+    calls: list[tuple[Any, ...]] = []
+    real = TrackRepository.search
+
+    def counted(self: TrackRepository, terms: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append((tuple(terms), kwargs.get("genre"), kwargs.get("offset")))
+        return real(self, terms, *args, **kwargs)
+
+    monkeypatch.setattr(TrackRepository, "search", counted)
+    word = str(stack["catalog"].tracks["title"].iloc[0]).split()[0]
+    for ttl, expected in ((60.0, 3), (0.0, 4)):
+        calls.clear()
+        settings = stack["settings"].model_copy(update={"search_cache_seconds": ttl})
+        app = create_app(settings=settings, track_index=stack["index"], encoder=stack["encoder"])
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://museed.test") as c:
+                first = await c.get("/api/tracks", params={"q": word})
+                again = await c.get("/api/tracks", params={"q": word.upper()})
+                assert first.status_code == again.status_code == 200
+                assert again.json() == first.json()
+                assert (await c.get("/api/tracks", params={"q": word, "offset": 1})).status_code == 200
+                assert (await c.get("/api/tracks", params={"q": word, "genre": "Rock"})).status_code == 200
+        assert len(calls) == expected, calls
+
+
+def test_the_search_cache_expires_and_evicts() -> None:
+    from api.tracks.search_cache import SearchCache
+
+    cache: SearchCache[str] = SearchCache(ttl_seconds=0.2, max_entries=2)
+    cache.put("a", "A")
+    cache.put("b", "B")
+    assert cache.get("a") == "A"  # now the most recently used
+    cache.put("c", "C")  # evicts "b", the least recently used
+    assert cache.get("b") is None and cache.get("a") == "A" and cache.get("c") == "C" and len(cache) == 2
+    time.sleep(0.25)
+    assert cache.get("a") is None and cache.get("c") is None
+    off: SearchCache[str] = SearchCache(ttl_seconds=0, max_entries=10)
+    off.put("a", "A")
+    assert off.get("a") is None and len(off) == 0

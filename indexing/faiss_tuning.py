@@ -7,10 +7,8 @@ target wins. When no pair reaches the target (PQ's quantisation error caps recal
 chosen and the plan says `meets_target: false` -- callers report that instead of pretending.
 
 Re-rank mode (`rerank=R`): each search fetches the top R by PQ distance and re-ranks them from int8 copies of the
-vectors (`indexing.compact`, what serving does), so a small m usually suffices; the default grid is then one
-nlist and m = dim/8, and only when that misses the target the next m (dim/4, then dim/2) is tried at the same
-nlist: at 90k x 128 the re-ranked m = 16 plateaued at recall 0.84 and was served at the ladder's top nprobe, 192.
-`tune_rows` tunes on a sample of that many rows (a Milvus segment's worth: the server builds and probes
+vectors (`indexing.compact`, what serving does), so a small m suffices; the default grid is then one nlist and
+m = dim/8. `tune_rows` tunes on a sample of that many rows (a Milvus segment's worth: the server builds and probes
 one IVF index per segment, so the per-segment shape is what the plan sets), which keeps tuning time flat in N.
 """
 
@@ -201,13 +199,10 @@ def tune_ivf_pq(
         nlists = (
             list(nlists) if nlists else [min(nlist_candidates(n, (4,))[0], max(1, len(train) // MIN_POINTS_PER_LIST))]
         )
-        finer_ms = [] if ms else m_candidates(dim)[1:]  # tried in turn only while the target is missed
         ms = list(ms) if ms else [m_candidates(dim)[0]]
         extend_m = False
     nlists = list(nlists) if nlists else nlist_candidates(n)
     ms = list(ms) if ms else m_candidates(dim)
-    if rerank <= 0:
-        finer_ms = []
     codes, scales = quantize(base) if rerank > 0 else (None, None)
     points: list[OperatingPoint] = []
     quantizers: dict[int, Any] = {}
@@ -251,14 +246,7 @@ def tune_ivf_pq(
         mine = [p for p in points if p.nlist == nlist and p.m == m]
         best_per_config.append(reached or max(mine, key=lambda p: (p.recall, -p.ms_per_query)))
         short = not any(p.recall >= recall_target for p in best_per_config)
-        if not configs and finer_ms and short:
-            # the re-rank's candidates miss true neighbours: a finer PQ at the same nlist
-            next_m = finer_ms.pop(0)
-            scanned_ms.append(next_m)
-            configs.append((nlist, next_m))
-            if log:
-                log(f"re-ranked m={m} misses recall {recall_target}: trying m={next_m}")
-        elif not configs and extend_m and dim not in scanned_ms and short:
+        if not configs and extend_m and dim not in scanned_ms and short:
             # every scanned m falls short: one sub-quantiser per dimension (m = dim) is the finest PQ
             best = max(best_per_config, key=lambda p: p.recall)
             scanned_ms.append(dim)

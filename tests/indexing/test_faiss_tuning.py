@@ -74,14 +74,3 @@ def test_rejects_bad_input() -> None:
         tune_ivf_pq(np.zeros((10, 8), dtype=np.float32))
     with pytest.raises(TuningError):
         tune_ivf_pq(np.full((500, 8), np.nan, dtype=np.float32))
-
-
-def test_rerank_tuning_tries_a_finer_pq_only_when_the_cheap_one_misses() -> None:
-    x = clustered(n=3000, dim=32)
-    easy = tune_ivf_pq(x, recall_target=0.5, rerank=50, n_queries=50)
-    assert easy.meets_target and {p.m for p in easy.operating_points} == {4}  # dim/8 reached it: nothing finer
-    hard = tune_ivf_pq(x, recall_target=1.01, rerank=50, n_queries=50)
-    # an unreachable target: dim/8, then dim/4, then dim/2, all at one nlist, the most accurate point served
-    assert {p.m for p in hard.operating_points} == {4, 8, 16}
-    assert len({p.nlist for p in hard.operating_points}) == 1 and not hard.meets_target
-    assert hard.recall == max(p.recall for p in hard.operating_points)

@@ -64,13 +64,21 @@ class SQLiteWriteLane:
 
 def _sqlite_write_lane(engine: Engine, wait_seconds: float) -> SQLiteWriteLane:
     """Put `engine`'s writers in one `SQLiteWriteLane`: taken before a writing statement, given back after the
-    DBAPI commit or rollback (the pool's reset on check-in included: it rolls back through the same dialect)."""
+    DBAPI commit or rollback (the pool's reset on check-in included: it rolls back through the same dialect),
+    or when the connection is invalidated or closed."""
     lane = SQLiteWriteLane(wait_seconds)
 
     @event.listens_for(engine, "before_cursor_execute")
     def _take(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
         if statement.lstrip()[:9].upper().startswith(_SQLITE_WRITES):
             lane.acquire(cursor.connection)
+
+    @event.listens_for(engine, "invalidate")
+    @event.listens_for(engine, "close")
+    def _drop(dbapi_connection: Any, *_: Any) -> None:
+        # a connection thrown away mid-transaction (invalidated after an error, or closed) is rolled back by
+        # SQLite itself; its lane must not stay taken
+        lane.release(dbapi_connection)
 
     dialect = engine.dialect
     commit, rollback = dialect.do_commit, dialect.do_rollback

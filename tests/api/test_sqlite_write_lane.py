@@ -85,6 +85,18 @@ def test_rollback_a_failed_statement_and_a_closed_session_give_the_lane_back(url
         assert s.scalars(text("SELECT writer FROM rows")).all() == [4]
 
 
+def test_an_invalidated_connection_gives_the_lane_back(url: str) -> None:
+    factory = session_factory(url, 0, 0.3)
+    s = factory()
+    s.execute(text("INSERT INTO rows (writer) VALUES (1)"))
+    s.connection().invalidate()  # e.g. after a disconnect error: the DBAPI connection is closed, not rolled back
+    s.close()
+    with transaction(factory) as again:
+        again.execute(text("INSERT INTO rows (writer) VALUES (2)"))
+    with factory() as check:
+        assert check.scalars(text("SELECT writer FROM rows")).all() == [2]
+
+
 def test_the_lane_is_held_by_one_connection_and_only_its_holder_gives_it_back() -> None:
     lane = SQLiteWriteLane(wait_seconds=0.1)
     first, second = object(), object()
